@@ -1,0 +1,212 @@
+"""Fixtures after flaskr's: app, client, runner, and small builders.
+
+Every test gets an empty database: a fresh SQLite file, or, with
+TOKENAPP_TEST_BACKEND=postgresql, a PostgreSQL database made for this run
+(from TOKENAPP_TEST_DATABASE_URL) and emptied between tests.
+"""
+
+import datetime
+import os
+import re
+import secrets
+import uuid
+from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
+
+import pytest
+
+from tokenapp import accounts
+from tokenapp import create_app
+from tokenapp import db
+from tokenapp import lifecycle
+from tokenapp import projects
+from tokenapp.errors import MEDIA_TYPE
+
+PASSWORD = "correct horse battery staple"
+BACKEND = os.environ.get("TOKENAPP_TEST_BACKEND", "sqlite")
+
+
+class Clock:
+    """A clock tests move by hand; naive UTC like the app's own."""
+
+    def __init__(self):
+        self.now = datetime.datetime(2030, 1, 1, 12, 0, 0)
+
+    def __call__(self) -> datetime.datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += datetime.timedelta(**delta)
+
+
+def _psycopg():
+    import psycopg2
+
+    return psycopg2
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database for this run, dropped at the end."""
+    base = os.environ.get("TOKENAPP_TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("TOKENAPP_TEST_DATABASE_URL is unset: no PostgreSQL server to test against")
+    name = f"tokenapp_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = _psycopg().connect(base)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(base)
+    url = urlunsplit(parts._replace(path=f"/{name}"))
+    yield url
+    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture
+def database_url(request, tmp_path):
+    if BACKEND == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        _empty_postgres(url)
+        return url
+    return f"sqlite:///{tmp_path / 'tokenapp.db'}"
+
+
+def _empty_postgres(url: str) -> None:
+    conn = _psycopg().connect(url)
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    tables = [row[0] for row in cur.fetchall() if row[0] != "schema_migration"]
+    if tables:
+        cur.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+    conn.close()
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch, database_url):
+    monkeypatch.setenv("TOKENAPP_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "BCRYPT_ROUNDS": 4,
+        }
+    )
+    with app.app_context():
+        db.migrate()
+    yield app
+    db.database.close_all()
+
+
+@pytest.fixture
+def ctx(app):
+    """An app context with an open connection, for builders and assertions."""
+    with app.app_context(), db.database.connection_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(ctx):
+    def make(username=None, *, password=PASSWORD, admin=False):
+        return accounts.create_user(username or f"u{uuid.uuid4().hex[:8]}", password, is_admin=admin)
+
+    return make
+
+
+@pytest.fixture
+def make_project(ctx, make_user):
+    def make(slug=None, *, owner=None, members=()):
+        owner = owner or make_user()
+        project = projects.create(slug or f"p{uuid.uuid4().hex[:8]}", None, owner)
+        for user, role in members:
+            projects.add_member(project, user, role)
+        return project
+
+    return make
+
+
+@pytest.fixture
+def make_token(ctx, make_user):
+    """A PAT: returns (credential, secret)."""
+
+    def make(scopes=("dashboard",), *, user=None, days=None, note="test token"):
+        return lifecycle.issue(
+            "pat",
+            user or make_user(),
+            note,
+            scopes=list(scopes),
+            expires_at=lifecycle.expiry(days),
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_key(ctx):
+    """A project key of `user` in `project`: returns (credential, secret)."""
+
+    def make(project, user, kind="full", label="test key"):
+        return lifecycle.issue(kind, user, label, project=project)
+
+    return make
+
+
+def bearer(secret: str) -> dict:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def assert_problem(response, status: int, *, field: str | None = None) -> dict:
+    """The one error assertion: problem+json with the RFC 9457 members."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == MEDIA_TYPE
+    body = response.get_json()
+    assert body["status"] == status
+    assert body["title"] and body["detail"] and body["type"]
+    if field is not None:
+        assert field in {e["field"] for e in body.get("errors", [])}, body
+    return body
+
+
+class AuthActions:
+    """Sign in and out through the real pages, CSRF token included."""
+
+    CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+    def __init__(self, client):
+        self.client = client
+
+    def csrf(self, path: str) -> str:
+        page = self.client.get(path).get_data(as_text=True)
+        match = self.CSRF.search(page)
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+
+    def post(self, path: str, data: dict, *, form_page: str | None = None, **kwargs):
+        data = dict(data, csrf_token=self.csrf(form_page or path))
+        return self.client.post(path, data=data, **kwargs)
+
+    def login(self, username: str, password: str = PASSWORD):
+        return self.post("/login", {"username": username, "password": password})
+
+    def logout(self):
+        return self.post("/logout", {}, form_page="/")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)

@@ -1,0 +1,66 @@
+"""tokenapp: self-hosted API keys and personal access tokens."""
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from . import accounts
+from . import config
+from . import db
+from . import errors
+from . import scopes
+from . import transport
+
+PACKAGE = Path(__file__).parent
+
+
+def _asset_folder(name: str) -> str:
+    # Installed from a wheel the folders sit inside the package; in a source
+    # tree they sit beside it (setup.cfg maps one onto the other).
+    inside = PACKAGE / name
+    return str(inside if inside.is_dir() else PACKAGE.parent / name)
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=config.instance_path(),
+        template_folder=_asset_folder("templates"),
+        static_folder=_asset_folder("static"),
+    )
+    config.load(app, overrides)
+    _load_scopes(app)
+    db.init_app(app)
+    accounts.init_app(app)
+    transport.init_app(app)
+    _register_blueprints(app)
+    errors.init_app(app)
+    _register_commands(app)
+    logging.getLogger("tokenapp").setLevel(logging.INFO)
+    return app
+
+
+def _load_scopes(app: Flask) -> None:
+    try:
+        catalogue = scopes.load(app.config["SCOPES_FILE"])
+    except scopes.CatalogueError as exc:
+        raise config.ImproperlyConfigured(f"{exc}. Fix the file or unset TOKENAPP_SCOPES_FILE.") from None
+    app.extensions["tokenapp.scopes"] = catalogue
+
+
+def _register_blueprints(app: Flask) -> None:
+    from . import api
+    from . import health
+    from . import web
+
+    web.init_app(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(web.bp)
+    app.add_url_rule("/healthz", "healthz", health.healthz)
+
+
+def _register_commands(app: Flask) -> None:
+    from . import cli
+
+    cli.init_app(app)

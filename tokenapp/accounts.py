@@ -1,0 +1,189 @@
+"""Users: passwords, sign-in throttling, the first-run setup code, flask-login."""
+
+import datetime
+import re
+import secrets
+
+import bcrypt
+from flask import Flask
+from flask import current_app
+from flask_login import LoginManager
+from peewee import IntegrityError
+
+from . import audit
+from . import credentials
+from .clock import now
+from .db import database
+from .models import LoginFailure
+from .models import Setting
+from .models import User
+
+USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+SETUP_CODE_KEY = "setup_code_digest"
+# Hash of a random password: checking it keeps an unknown username as slow as a known one.
+_DUMMY_HASH = bcrypt.hashpw(b"not a password", bcrypt.gensalt(4))
+
+login_manager = LoginManager()
+login_manager.login_view = "web.login"
+login_manager.session_protection = "strong"
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be honoured; the message says why."""
+
+
+def normalise(username: str) -> str:
+    name = (username or "").strip().lower()
+    if not USERNAME.fullmatch(name):
+        raise AccountError(
+            "Usernames are 1-64 characters: letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit."
+        )
+    return name
+
+
+def check_password_rules(password: str) -> None:
+    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    if len(password or "") < minimum:
+        raise AccountError(f"Passwords need at least {minimum} characters.")
+    if len(password) > 1024:
+        raise AccountError("Passwords are at most 1024 characters.")
+
+
+def hash_password(password: str) -> str:
+    rounds = current_app.config["BCRYPT_ROUNDS"]
+    return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode()
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    hashed = user.password_hash.encode() if user else _DUMMY_HASH
+    ok = bcrypt.checkpw(_prehash(password or ""), hashed)
+    return ok and user is not None
+
+
+def _prehash(password: str) -> bytes:
+    # bcrypt ignores bytes past 72 (and bcrypt 5 refuses them); a SHA-256 hex of
+    # long passwords keeps every character significant with no maximum below 64.
+    data = password.encode()
+    return data if len(data) <= 72 else credentials.digest(password).encode()
+
+
+def create_user(
+    username: str, password: str, *, is_admin: bool = False, actor: User | None = None
+) -> User:
+    name = normalise(username)
+    check_password_rules(password)
+    try:
+        with database.atomic():
+            user = User.create(username=name, password_hash=hash_password(password), is_admin=is_admin)
+            audit.record("user.create", actor or user, target=name, detail={"admin": is_admin})
+    except IntegrityError:
+        raise AccountError(f"The username {name!r} is taken.") from None
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    check_password_rules(password)
+    with database.atomic():
+        user.password_hash = hash_password(password)
+        user.session_version += 1
+        user.save(only=[User.password_hash, User.session_version])
+        audit.record("user.password", user, target=user.username)
+
+
+def set_active(user: User, active: bool, *, actor: User | None = None) -> None:
+    with database.atomic():
+        user.is_active = active
+        user.session_version += 1
+        user.save(only=[User.is_active, User.session_version])
+        audit.record("user.activate" if active else "user.deactivate", actor, target=user.username)
+
+
+def set_admin(user: User, admin: bool, *, actor: User | None = None) -> None:
+    with database.atomic():
+        user.is_admin = admin
+        user.save(only=[User.is_admin])
+        audit.record("user.admin", actor, target=user.username, detail={"admin": admin})
+
+
+def find_user(username: str) -> User | None:
+    try:
+        return User.get_or_none(User.username == normalise(username))
+    except AccountError:
+        return None
+
+
+# Throttling lives in the database so that every worker and node counts the same failures.
+def throttle_keys(username: str, address: str | None) -> list[str]:
+    return [f"user:{(username or '').strip().lower()[:64]}", f"addr:{address or '-'}"]
+
+
+def retry_after(keys: list[str]) -> int:
+    """Seconds until sign-in may be tried again for any of keys; 0 when allowed now."""
+    window = current_app.config["LOGIN_FAILURE_WINDOW"]
+    limit = current_app.config["LOGIN_FAILURE_LIMIT"]
+    since = now() - datetime.timedelta(seconds=window)
+    wait = 0
+    for key in keys:
+        times = [
+            at
+            for (at,) in LoginFailure.select(LoginFailure.at)
+            .where((LoginFailure.key == key) & (LoginFailure.at > since))
+            .order_by(LoginFailure.at.desc())
+            .limit(limit)
+            .tuples()
+        ]
+        if len(times) >= limit:
+            oldest = times[-1]
+            wait = max(wait, int((oldest - since).total_seconds()) + 1)
+    return wait
+
+
+def record_failure(keys: list[str]) -> None:
+    moment = now()
+    with database.atomic():
+        LoginFailure.insert_many([{"key": key, "at": moment} for key in keys]).execute()
+        horizon = moment - datetime.timedelta(seconds=current_app.config["LOGIN_FAILURE_WINDOW"])
+        LoginFailure.delete().where(LoginFailure.at < horizon).execute()
+
+
+def clear_failures(username: str) -> None:
+    LoginFailure.delete().where(LoginFailure.key == throttle_keys(username, None)[0]).execute()
+
+
+# The one-time setup code: printed by `serve`, its digest kept in the database
+# so that any worker or node can check it.
+def new_setup_code() -> str:
+    code = secrets.token_urlsafe(12)
+    with database.atomic():
+        Setting.replace(key=SETUP_CODE_KEY, value=credentials.digest(code)).execute()
+    return code
+
+
+def setup_needed() -> bool:
+    return not User.select().exists()
+
+
+def setup_code_matches(code: str) -> bool:
+    row = Setting.get_or_none(Setting.key == SETUP_CODE_KEY)
+    return row is not None and credentials.same(row.value, credentials.digest(code or ""))
+
+
+def finish_setup() -> None:
+    Setting.delete().where(Setting.key == SETUP_CODE_KEY).execute()
+
+
+@login_manager.user_loader
+def _load_user(session_id: str) -> User | None:
+    user_id, _, version = session_id.partition(":")
+    try:
+        user = User.get_or_none(User.id == int(user_id))
+    except ValueError:
+        return None
+    if user is None or not user.is_active or str(user.session_version) != version:
+        return None
+    return user
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)

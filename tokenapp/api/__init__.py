@@ -1,0 +1,26 @@
+"""The JSON API: every route authenticated once, here, before it runs."""
+
+from flask import Blueprint
+from flask import g
+from flask import request
+
+from .. import usage
+from ..auth import authenticate
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# Routes a client reads without a credential.
+PUBLIC = {"api.openapi", "api.docs"}
+
+
+@bp.before_request
+def _authenticate() -> None:
+    if request.endpoint in PUBLIC:
+        return
+    g.principal = authenticate(request)
+    usage.touch(g.principal)
+
+
+from . import auth  # noqa: E402,F401  (routes register on bp)
+from . import projects  # noqa: E402,F401
+from . import tokens  # noqa: E402,F401

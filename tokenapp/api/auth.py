@@ -1,0 +1,138 @@
+"""Who am I (`verify`) and may I (`check`, for nginx auth_request)."""
+
+from flask import g
+from flask import jsonify
+from flask import make_response
+from flask import request
+
+from ..access import Access
+from ..access import catalogue
+from ..access import insufficient
+from ..access import project_for
+from ..access import refused_by
+from ..auth import Principal
+from ..auth import challenge
+from ..errors import Problem
+from ..errors import invalid
+from ..models import Membership
+from ..models import Project
+from ..scopes import InvalidScope
+from . import bp
+from .serializers import expires_soon
+from .serializers import timestamp
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@bp.get("/auth/verify")
+def verify():
+    """Describe the credential: its user, type, scopes, expiry and, for keys, project.
+
+    With ``?explain=1``, also the operations it can perform in each project.
+    """
+    principal: Principal = g.principal
+    body = {
+        "user": {"id": principal.user_id, "username": principal.username},
+        "credential": {
+            "type": _type_name(principal.kind),
+            "id": str(principal.credential_id),
+            "scopes": list(principal.scopes) if principal.scopes is not None else None,
+            "read_only": principal.read_only,
+            "expires_at": timestamp(principal.expires_at),
+            "expires_soon": expires_soon(principal.expires_at),
+            "secret_expires_at": timestamp(principal.secret_expires_at),
+        },
+        "project": (
+            {"slug": principal.project_slug, "role": principal.role}
+            if principal.is_project_key
+            else None
+        ),
+    }
+    if request.args.get("explain") in ("1", "true"):
+        body["access"] = {
+            access.project.slug: _explain(principal, access) for access in _visible(principal)
+        }
+    return jsonify(body)
+
+
+@bp.get("/auth/check")
+def check():
+    """204 when the credential holds `scope` on `project`; else 401 or 403.
+
+    For nginx ``auth_request``: the original method comes from X-Original-Method
+    and export keys pass only safe methods. Answers with X-Auth-User.
+    """
+    principal: Principal = g.principal
+    slug = request.args.get("project") or principal.project_slug
+    scope = request.args.get("scope")
+    wanted = _wanted(scope)
+    method = request.headers.get("X-Original-Method", "GET").upper()
+    if slug:
+        access = _check_project(principal, slug)
+        for entity, op in sorted(wanted):
+            layer = refused_by(principal, access.role, entity, op)
+            if layer:
+                raise insufficient(principal, entity, op, layer)
+    elif not catalogue().covers(principal.scopes, [scope] if scope else []):
+        entity, op = sorted(wanted - catalogue().grants(principal.scopes))[0]
+        raise insufficient(principal, entity, op, "scope")
+    if principal.read_only and method not in SAFE_METHODS:
+        raise insufficient(principal, "*", method.lower(), "read_only")
+    response = make_response("", 204)
+    response.headers["X-Auth-User"] = principal.username
+    response.headers["X-Auth-Credential"] = str(principal.credential_id)
+    response.headers["X-Auth-Credential-Type"] = _type_name(principal.kind)
+    return response
+
+
+def _wanted(scope: str | None) -> frozenset:
+    if not scope:
+        return frozenset()
+    try:
+        return catalogue().grants([scope])
+    except InvalidScope as exc:
+        raise invalid([{"field": "scope", "message": str(exc)}]) from None
+
+
+def _check_project(principal: Principal, slug: str) -> Access:
+    try:
+        return project_for(principal, slug)
+    except Problem:
+        # For auth_request a 404 would become a 500 at nginx: refuse with 403.
+        raise Problem(
+            403,
+            "Insufficient scope",
+            f"This credential has no access to project {slug!r}.",
+            kind="insufficient-scope",
+            headers=challenge("insufficient_scope"),
+        ) from None
+
+
+def _visible(principal: Principal) -> list[Access]:
+    if principal.is_project_key:
+        return [Access(Project.get_by_id(principal.project_id), principal.role)]
+    rows = (
+        Membership.select(Membership, Project)
+        .join(Project)
+        .where(Membership.user == principal.user_id)
+        .order_by(Project.slug)
+    )
+    return [Access(row.project, row.role) for row in rows]
+
+
+def _explain(principal: Principal, access: Access) -> dict:
+    allowed, refused = {}, {}
+    for entity in catalogue().entities:
+        for op in ("create", "read", "update", "delete", "run", "webhook"):
+            if op in ("run", "webhook") and entity != "flows":
+                continue
+            layer = refused_by(principal, access.role, entity, op)
+            if layer is None:
+                allowed.setdefault(entity, []).append(op)
+            else:
+                refused.setdefault(entity, {})[op] = layer
+    return {"role": access.role, "allowed": allowed, "refused": refused}
+
+
+def _type_name(kind: str) -> str:
+    return {"pat": "personal_access_token", "export": "export_key", "full": "full_key"}[kind]

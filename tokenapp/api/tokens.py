@@ -1,0 +1,182 @@
+"""Personal access tokens through the API (the Locoia document).
+
+A token manages only its own user's tokens, and only tokens its own scopes
+cover; it can never create or widen one beyond its own scopes or expiry.
+"""
+
+import uuid
+
+from flask import g
+from flask import jsonify
+
+from .. import lifecycle
+from ..access import catalogue
+from ..access import insufficient
+from ..auth import Principal
+from ..errors import Problem
+from ..errors import invalid
+from ..models import Credential
+from ..models import User
+from ..validation import cidr_list
+from ..validation import read_body
+from ..validation import scope_list
+from ..validation import text
+from ..validation import whole_number
+from . import bp
+from .serializers import token
+
+EXPIRATION = whole_number(1, 3650, nullable=True)
+GRACE = whole_number(0, lifecycle.MAX_GRACE_DAYS)
+RATE_LIMIT = whole_number(1, 100_000, nullable=True)
+
+
+def _token_owner() -> Principal:
+    principal: Principal = g.principal
+    if principal.kind != "pat":
+        raise Problem(
+            403,
+            "Personal access token required",
+            "Project keys cannot manage personal access tokens; use a personal access token.",
+            kind="insufficient-scope",
+        )
+    return principal
+
+
+def _own_token(token_id: str) -> Credential:
+    principal = _token_owner()
+    try:
+        key = uuid.UUID(token_id)
+    except ValueError:
+        key = None
+    credential = key and Credential.get_or_none(
+        (Credential.id == key) & (Credential.user == principal.user_id) & (Credential.kind == "pat")
+    )
+    if not credential:
+        raise Problem(404, "Not Found", f"No personal access token {token_id!r}.")
+    return credential
+
+
+def _within_scopes(principal: Principal, scopes: list[str]) -> None:
+    missing = catalogue().grants(scopes) - catalogue().grants(principal.scopes)
+    if missing:
+        entity, op = sorted(missing)[0]
+        raise insufficient(principal, entity, op, "scope")
+
+
+def _within_expiry(principal: Principal, days: int | None) -> None:
+    if principal.expires_at is None:
+        return
+    expires_at = lifecycle.expiry(days)
+    if expires_at is None or expires_at > principal.expires_at:
+        raise invalid(
+            [
+                {
+                    "field": "expiration",
+                    "message": "A token cannot outlast the token that makes it "
+                    f"(which expires {principal.expires_at.isoformat()}Z).",
+                }
+            ]
+        )
+
+
+def _manageable(principal: Principal, credential: Credential) -> None:
+    _within_scopes(principal, credential.scopes)
+    if credential.revoked_at is not None:
+        raise Problem(409, "Token revoked", "A revoked token cannot be changed.", kind="revoked")
+
+
+@bp.post("/personal-access-tokens")
+def create_token():
+    """Create a token; the response is the only time its secret is shown."""
+    principal = _token_owner()
+    body = read_body(
+        {
+            "expiration": EXPIRATION,
+            "scopes": scope_list(catalogue()),
+            "note": text(1, 255),
+            "ip_allowlist": cidr_list,
+            "rate_limit": RATE_LIMIT,
+        },
+        required=("expiration", "scopes", "note"),
+    )
+    _within_scopes(principal, body["scopes"])
+    _within_expiry(principal, body["expiration"])
+    credential, secret = lifecycle.issue(
+        "pat",
+        _user(principal),
+        body["note"],
+        scopes=body["scopes"],
+        expires_at=lifecycle.expiry(body["expiration"]),
+        ip_allowlist=body.get("ip_allowlist"),
+        rate_limit=body.get("rate_limit"),
+    )
+    return jsonify(token(credential, secret)), 201
+
+
+@bp.get("/personal-access-tokens")
+def list_tokens():
+    """The user's tokens, newest first, never their secrets."""
+    principal = _token_owner()
+    rows = (
+        Credential.select()
+        .where((Credential.user == principal.user_id) & (Credential.kind == "pat"))
+        .order_by(Credential.created_at.desc(), Credential.id)
+    )
+    return jsonify([token(row) for row in rows])
+
+
+@bp.get("/personal-access-tokens/<token_id>")
+def get_token(token_id: str):
+    credential = _own_token(token_id)
+    return jsonify(token(credential, grace_until=lifecycle.grace_until(credential.id)))
+
+
+@bp.patch("/personal-access-tokens/<token_id>")
+def update_token(token_id: str):
+    """Change the note, scopes, IP allowlist or rate limit."""
+    credential = _own_token(token_id)
+    principal = g.principal
+    _manageable(principal, credential)
+    body = read_body(
+        {
+            "note": text(1, 255),
+            "scopes": scope_list(catalogue()),
+            "ip_allowlist": cidr_list,
+            "rate_limit": RATE_LIMIT,
+        }
+    )
+    if "scopes" in body:
+        _within_scopes(principal, body["scopes"])
+    lifecycle.update(credential, actor=_user(principal), **body)
+    return jsonify(token(credential, grace_until=lifecycle.grace_until(credential.id)))
+
+
+@bp.post("/personal-access-tokens/<token_id>/regenerate")
+def regenerate_token(token_id: str):
+    """New secret and expiry; the old secret stops at once, or after `grace` days."""
+    credential = _own_token(token_id)
+    principal = g.principal
+    _manageable(principal, credential)
+    body = read_body({"expiration": EXPIRATION, "grace": GRACE}, required=("expiration",))
+    _within_expiry(principal, body["expiration"])
+    secret = lifecycle.regenerate(
+        credential,
+        expires_at=lifecycle.expiry(body["expiration"]),
+        grace_days=body.get("grace", 0),
+        actor=_user(principal),
+    )
+    return jsonify(token(credential, secret, grace_until=lifecycle.grace_until(credential.id)))
+
+
+@bp.delete("/personal-access-tokens/<token_id>")
+def delete_token(token_id: str):
+    """Revoke the token at once; the row stays, shown as revoked."""
+    credential = _own_token(token_id)
+    principal = g.principal
+    _within_scopes(principal, credential.scopes)
+    lifecycle.revoke(credential, actor=_user(principal))
+    return "", 204
+
+
+def _user(principal: Principal) -> User:
+    return User.get_by_id(principal.user_id)

@@ -1,0 +1,212 @@
+"""Authentication: one path from an API request to a Principal, for every kind.
+
+Carriers (DESIGN §5): ``Authorization: Bearer <secret>``, ``Authorization:
+Loco <secret>`` and ``?key=<secret>``. Failures follow RFC 6750: no
+credential is 401 with a bare challenge; a bad one is 401 ``invalid_token``.
+"""
+
+import datetime
+import ipaddress
+import uuid
+from dataclasses import dataclass
+
+from flask import Request
+from flask import current_app
+from peewee import JOIN
+
+from . import credentials
+from .clock import now
+from .errors import Problem
+from .models import Credential
+from .models import Membership
+from .models import Project
+from .models import Secret
+from .models import User
+
+REALM = 'Bearer realm="tokenapp"'
+SCHEMES = ("bearer", "loco")
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    username: str
+    credential_id: uuid.UUID
+    kind: str  # "pat", "export" or "full"
+    scopes: tuple[str, ...] | None  # None: every scope (project keys)
+    project_id: int | None  # project keys only
+    project_slug: str | None
+    role: str | None  # project keys: the member's role in their project, now
+    expires_at: datetime.datetime | None
+    secret_expires_at: datetime.datetime | None  # set while a rotated secret is in grace
+    rate_limit: int | None
+
+    @property
+    def read_only(self) -> bool:
+        return self.kind == "export"
+
+    @property
+    def is_project_key(self) -> bool:
+        return self.kind in ("export", "full")
+
+
+def challenge(error: str | None = None, **params: str) -> dict[str, str]:
+    """The WWW-Authenticate header of RFC 6750 §3."""
+    value = REALM
+    if error:
+        value += f', error="{error}"'
+    for name, text in params.items():
+        value += f', {name}="{text}"'
+    return {"WWW-Authenticate": value}
+
+
+def unauthorized(detail: str) -> Problem:
+    return Problem(
+        401,
+        "Invalid credential",
+        detail,
+        kind="invalid-token",
+        headers=challenge("invalid_token", error_description=detail),
+    )
+
+
+def read_secret(request: Request) -> str | None:
+    """The secret the request carries, or None. Two different secrets are a 400."""
+    found = set()
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() in SCHEMES and value.strip():
+        found.add(value.strip())
+    for value in request.args.getlist("key"):
+        found.add(value)
+    if len(found) > 1:
+        raise Problem(
+            400,
+            "More than one credential",
+            "Send one credential per request, in the Authorization header.",
+            kind="multiple-credentials",
+            headers=challenge("invalid_request"),
+        )
+    return found.pop() if found else None
+
+
+def authenticate(request: Request) -> Principal:
+    """Return the request's Principal or raise a 401/403 Problem.
+
+    Never returns None: every API route needs a credential.
+    """
+    secret = read_secret(request)
+    if secret is None:
+        raise Problem(
+            401,
+            "Credential required",
+            "Send a secret as 'Authorization: Bearer <secret>'.",
+            kind="credential-required",
+            headers=challenge(),
+        )
+    _require_transport(request)
+    try:
+        parsed = credentials.parse(secret)
+    except credentials.MalformedSecret:
+        raise unauthorized("The credential is not a valid tokenapp secret.") from None
+    row = _lookup(parsed.digest)
+    if row is None or row["kind"] != parsed.kind or not credentials.same(row["digest"], parsed.digest):
+        raise unauthorized("The credential is unknown or has been revoked.")
+    return _principal(row, request)
+
+
+def _lookup(digest: str) -> dict | None:
+    # One indexed query: the secret, its credential, its user and, for project
+    # keys, the member's current role (a removed member's keys stop at once).
+    return (
+        Secret.select(
+            Secret.digest,
+            Secret.expires_at.alias("secret_expires_at"),
+            Credential.id,
+            Credential.kind,
+            Credential.scopes,
+            Credential.project,
+            Credential.expires_at,
+            Credential.revoked_at,
+            Credential.ip_allowlist,
+            Credential.rate_limit,
+            User.id.alias("user_id"),
+            User.username,
+            User.is_active,
+            Membership.role,
+            Project.slug.alias("project_slug"),
+        )
+        .join(Credential)
+        .join(User)
+        .switch(Credential)
+        .join(
+            Membership,
+            JOIN.LEFT_OUTER,
+            on=(Membership.project == Credential.project) & (Membership.user == Credential.user),
+        )
+        .switch(Credential)
+        .join(Project, JOIN.LEFT_OUTER)
+        .where(Secret.digest == digest)
+        .dicts()
+        .first()
+    )
+
+
+def _principal(row: dict, request: Request) -> Principal:
+    moment = now()
+    if row["revoked_at"] is not None:
+        raise unauthorized("The credential has been revoked.")
+    if row["expires_at"] is not None and row["expires_at"] <= moment:
+        raise unauthorized("The credential has expired.")
+    if row["secret_expires_at"] is not None and row["secret_expires_at"] <= moment:
+        raise unauthorized("The credential was regenerated; this secret has expired.")
+    if not row["is_active"]:
+        raise unauthorized("The credential's user is deactivated.")
+    if row["kind"] != "pat" and row["role"] is None:
+        raise unauthorized("The key's owner is no longer a member of its project.")
+    if row["ip_allowlist"] and not _address_allowed(request.remote_addr, row["ip_allowlist"]):
+        raise Problem(
+            403,
+            "Address not allowed",
+            "This credential may not be used from your address.",
+            kind="address-not-allowed",
+        )
+    scopes = row["scopes"]
+    return Principal(
+        user_id=row["user_id"],
+        username=row["username"],
+        credential_id=row["id"],
+        kind=row["kind"],
+        scopes=None if scopes is None else tuple(scopes),
+        project_id=row["project"],
+        project_slug=row["project_slug"],
+        role=row["role"],
+        expires_at=row["expires_at"],
+        secret_expires_at=row["secret_expires_at"],
+        rate_limit=row["rate_limit"],
+    )
+
+
+def _address_allowed(address: str | None, allowlist: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in allowlist)
+
+
+def _require_transport(request: Request) -> None:
+    """Credentials travel over HTTPS, except from loopback or when allowed."""
+    if request.is_secure or current_app.config["ALLOW_HTTP"]:
+        return
+    try:
+        if ipaddress.ip_address(request.remote_addr or "").is_loopback:
+            return
+    except ValueError:
+        pass
+    raise Problem(
+        403,
+        "HTTPS required",
+        "Credentials are accepted only over HTTPS. Regenerate a secret that was sent in clear.",
+        kind="https-required",
+    )

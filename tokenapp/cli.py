@@ -1,0 +1,303 @@
+"""The `tokenapp` command (also `flask --app tokenapp ...`).
+
+Commands that create a secret print the secret alone on stdout; everything
+else a command says goes to stderr.
+"""
+
+import sys
+
+import click
+from flask import Flask
+from flask import current_app
+from flask.cli import AppGroup
+from flask.cli import FlaskGroup
+
+from . import accounts
+from . import db
+from . import lifecycle
+from . import projects
+from .models import ROLES
+from .models import Project
+from .models import User
+from .scopes import InvalidScope
+
+
+def say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _user(username: str) -> User:
+    user = accounts.find_user(username)
+    if user is None:
+        raise click.ClickException(f"No user {username!r}.")
+    return user
+
+
+def _project(slug: str) -> Project:
+    project = Project.get_or_none(Project.slug == slug.strip().lower())
+    if project is None:
+        raise click.ClickException(f"No project {slug!r}.")
+    return project
+
+
+@click.command("init")
+def init_command():
+    """Create the database or bring it to the current schema.
+
+    Example: tokenapp init
+    """
+    with db.database.connection_context():
+        applied = db.migrate()
+    say(f"Applied {len(applied)} migration(s)." if applied else "Database is up to date.")
+
+
+@click.command("serve")
+@click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--certfile", type=click.Path(exists=True, dir_okay=False), help="TLS certificate.")
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS private key.")
+def serve_command(bind, workers, threads, certfile, keyfile):
+    """Migrate, then serve with gunicorn.
+
+    While no user exists it prints a one-time setup code to enter on /setup.
+
+    Example: tokenapp serve --bind 0.0.0.0:8000 --workers 4
+    """
+    from .serving import serve
+
+    if bool(certfile) != bool(keyfile):
+        raise click.UsageError("--certfile and --keyfile go together.")
+    with db.database.connection_context():
+        db.migrate()
+        needs_setup = accounts.setup_needed()
+        code = accounts.new_setup_code() if needs_setup else None
+    scheme = "https" if certfile else "http"
+    host = bind.rsplit(":", 1)[0].strip("[]")
+    port = bind.rsplit(":", 1)[-1]
+    url = f"{scheme}://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}/"
+    say(f"tokenapp serving on {url}")
+    if code:
+        say(f"First run: open {url}setup and enter the one-time setup code: {code}")
+    serve(
+        current_app._get_current_object(),
+        bind=bind,
+        workers=workers,
+        threads=threads,
+        certfile=certfile,
+        keyfile=keyfile,
+    )
+
+
+@click.command("setup-code")
+def setup_code_command():
+    """Print a new one-time setup code (for deployments not started by `serve`).
+
+    Example: tokenapp setup-code
+    """
+    with db.database.connection_context():
+        if not accounts.setup_needed():
+            raise click.ClickException("Setup is done: a user exists.")
+        click.echo(accounts.new_setup_code())
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--admin", is_flag=True, help="Make the user an administrator.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_user_command(username, admin, password_stdin):
+    """Create a user; asks for the password unless --password-stdin.
+
+    Example: echo "$PASSWORD" | tokenapp create-user alice --admin --password-stdin
+    """
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    with db.database.connection_context():
+        try:
+            user = accounts.create_user(username, password, is_admin=admin)
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+    say(f"Created user {user.username}{' (admin)' if admin else ''}.")
+
+
+project_group = AppGroup("project", help="Projects and their members.")
+
+
+@project_group.command("create")
+@click.argument("slug")
+@click.option("--owner", required=True, help="Username of the first owner.")
+@click.option("--name", help="Display name (default: the slug).")
+def project_create(slug, owner, name):
+    """Create a project owned by OWNER.
+
+    Example: tokenapp project create billing --owner alice --name "Billing API"
+    """
+    with db.database.connection_context():
+        try:
+            project = projects.create(slug, name, _user(owner))
+        except projects.ProjectError as exc:
+            raise click.ClickException(str(exc)) from None
+    say(f"Created project {project.slug}.")
+
+
+@project_group.command("add-member")
+@click.argument("slug")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+def project_add_member(slug, username, role):
+    """Add USERNAME to the project with a role.
+
+    Example: tokenapp project add-member billing bob --role editor
+    """
+    with db.database.connection_context():
+        try:
+            projects.add_member(_project(slug), _user(username), role)
+        except projects.ProjectError as exc:
+            raise click.ClickException(str(exc)) from None
+    say(f"Added {username} to {slug} as {role}.")
+
+
+@project_group.command("remove-member")
+@click.argument("slug")
+@click.argument("username")
+def project_remove_member(slug, username):
+    """Remove USERNAME from the project; their keys stop at once.
+
+    Example: tokenapp project remove-member billing bob
+    """
+    with db.database.connection_context():
+        membership = projects.membership_of(_project(slug), username)
+        if membership is None:
+            raise click.ClickException(f"{username} is not a member of {slug}.")
+        try:
+            projects.remove_member(membership)
+        except projects.ProjectError as exc:
+            raise click.ClickException(str(exc)) from None
+    say(f"Removed {username} from {slug}.")
+
+
+user_group = AppGroup("user", help="Activate and deactivate users.")
+
+
+@user_group.command("deactivate")
+@click.argument("username")
+def user_deactivate(username):
+    """Deactivate a user: their sessions and every credential stop at once.
+
+    Example: tokenapp user deactivate bob
+    """
+    with db.database.connection_context():
+        accounts.set_active(_user(username), False)
+    say(f"Deactivated {username}.")
+
+
+@user_group.command("activate")
+@click.argument("username")
+def user_activate(username):
+    """Reactivate a user.
+
+    Example: tokenapp user activate bob
+    """
+    with db.database.connection_context():
+        accounts.set_active(_user(username), True)
+    say(f"Activated {username}.")
+
+
+key_group = AppGroup("key", help="Project keys (export and full access).")
+
+
+@key_group.command("create")
+@click.argument("slug")
+@click.option("--user", "username", required=True, help="The member the key acts as.")
+@click.option("--kind", required=True, type=click.Choice(["export", "full"]))
+@click.option("--label", default=None, help="What the key is for.")
+def key_create(slug, username, kind, label):
+    """Create a project key and print its secret (alone, on stdout).
+
+    Example: tokenapp key create billing --user alice --kind export --label deploy
+    """
+    with db.database.connection_context():
+        project, user = _project(slug), _user(username)
+        if projects.membership_of(project, user.username) is None:
+            raise click.ClickException(f"{username} is not a member of {slug}.")
+        _, secret = lifecycle.issue(kind, user, label or f"{kind} key", project=project)
+    click.echo(secret)
+
+
+token_group = AppGroup("token", help="Personal access tokens.")
+
+
+def _expiration(value: str) -> int | None:
+    if value == "never":
+        return None
+    if not value.isdigit() or not 1 <= int(value) <= 3650:
+        raise click.BadParameter("a whole number of days from 1 to 3650, or 'never'")
+    return int(value)
+
+
+@token_group.command("create")
+@click.option("--user", "username", required=True)
+@click.option("--note", required=True, help="What the token is for (1-255 characters).")
+@click.option("--scope", "scope_list", multiple=True, required=True, help="Repeat for each scope.")
+@click.option("--expiration", required=True, help="Days until it expires, or 'never'.")
+def token_create(username, note, scope_list, expiration):
+    """Create a personal access token and print its secret (alone, on stdout).
+
+    Example: tokenapp token create --user alice --note ci --scope dashboard:view --expiration 30
+    """
+    days = _expiration(expiration)
+    note = note.strip()
+    if not 1 <= len(note) <= 255:
+        raise click.BadParameter("1 to 255 characters", param_hint="--note")
+    catalogue = current_app.extensions["tokenapp.scopes"]
+    try:
+        for scope in scope_list:
+            catalogue.validate(scope)
+    except InvalidScope as exc:
+        raise click.BadParameter(str(exc), param_hint="--scope") from None
+    with db.database.connection_context():
+        _, secret = lifecycle.issue(
+            "pat",
+            _user(username),
+            note,
+            scopes=sorted(set(scope_list)),
+            expires_at=lifecycle.expiry(days),
+        )
+    click.echo(secret)
+
+
+COMMANDS = (
+    init_command,
+    serve_command,
+    setup_code_command,
+    create_user_command,
+    project_group,
+    user_group,
+    key_group,
+    token_group,
+)
+
+
+def init_app(app: Flask) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)
+
+
+def _create_app():
+    from . import create_app
+
+    return create_app()
+
+
+cli = FlaskGroup(
+    create_app=_create_app,
+    add_version_option=False,
+    load_dotenv=False,
+    help="tokenapp: self-hosted API keys and personal access tokens.",
+)
+
+
+def main() -> None:
+    cli.main(prog_name="tokenapp")

@@ -1,0 +1,82 @@
+"""Configuration: defaults, the instance folder, TOKENAPP_* variables, overrides."""
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+
+class ImproperlyConfigured(RuntimeError):
+    """A setting is missing or wrong; the message names the fix."""
+
+
+DEFAULTS = {
+    "DATABASE_URL": None,  # None: SQLite file tokenapp.db in the instance folder
+    "SECRET_KEY": None,  # None: generated once and kept in the instance folder
+    "ALLOW_HTTP": False,
+    "TRUSTED_PROXIES": [],
+    "SCOPES_FILE": None,  # None: the catalogue shipped in the package
+    "REDIS_URL": None,
+    "BCRYPT_ROUNDS": 12,
+    "PASSWORD_MIN_LENGTH": 10,
+    "LOGIN_FAILURE_LIMIT": 5,
+    "LOGIN_FAILURE_WINDOW": 15 * 60,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "DOCUMENT_MAX_BYTES": 64 * 1024,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_NAME": "tokenapp_session",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+    "WTF_CSRF_TIME_LIMIT": None,
+    "USAGE_FLUSH_SECONDS": 30,
+    "CLOCK": None,  # tests inject a callable returning naive UTC datetimes
+}
+
+
+def instance_path() -> str:
+    # Read directly: Flask needs the instance folder before config exists.
+    return os.path.abspath(os.environ.get("TOKENAPP_INSTANCE_PATH", "instance"))
+
+
+def load(app: Flask, overrides: dict | None) -> None:
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env("TOKENAPP")
+    if overrides:
+        app.config.update(overrides)
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
+    if not app.config["DATABASE_URL"]:
+        path = os.path.join(app.instance_path, "tokenapp.db")
+        app.config["DATABASE_URL"] = f"sqlite:///{path}"
+    app.config["TRUSTED_PROXIES"] = _as_list(app.config["TRUSTED_PROXIES"])
+
+
+def _instance_secret_key(folder: Path) -> str:
+    path = folder / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_hex(32)
+    # O_EXCL: two workers starting at once must agree on one key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def _as_list(value) -> list[str]:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list | tuple):
+        return [str(item) for item in value]
+    raise ImproperlyConfigured(
+        "TOKENAPP_TRUSTED_PROXIES must be a comma-separated list of addresses or networks"
+    )

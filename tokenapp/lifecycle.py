@@ -1,0 +1,176 @@
+"""Credential lifecycle: issue, regenerate (optionally with a grace period), revoke.
+
+Every path that makes or ends a secret goes through here: the API, the pages
+and the CLI. The plain secret is returned to the caller once and never kept,
+except for export keys (Loco: retrievable at any time).
+"""
+
+import datetime
+import uuid
+
+from . import audit
+from . import credentials
+from .clock import now
+from .db import database
+from .models import Credential
+from .models import Project
+from .models import Secret
+from .models import User
+
+MAX_GRACE_DAYS = 7
+
+
+def expiry(days: int | None) -> datetime.datetime | None:
+    return None if days is None else now() + datetime.timedelta(days=days)
+
+
+def issue(
+    kind: str,
+    user: User,
+    note: str,
+    *,
+    scopes: list[str] | None = None,
+    project: Project | None = None,
+    expires_at: datetime.datetime | None = None,
+    ip_allowlist: list[str] | None = None,
+    rate_limit: int | None = None,
+    actor: User | None = None,
+) -> tuple[Credential, str]:
+    with database.atomic():
+        credential = Credential.create(
+            kind=kind,
+            user=user,
+            project=project,
+            note=note,
+            scopes=scopes if kind == "pat" else None,
+            expires_at=expires_at if kind == "pat" else None,
+            ip_allowlist=ip_allowlist,
+            rate_limit=rate_limit,
+        )
+        secret = _add_secret(credential)
+        audit.record(
+            "credential.create",
+            actor or user,
+            project=project.slug if project else None,
+            target=str(credential.id),
+            detail={"kind": kind, "note": note, "scopes": credential.scopes},
+        )
+    return credential, secret
+
+
+EDITABLE = ("note", "scopes", "ip_allowlist", "rate_limit")
+
+
+def update(credential: Credential, *, actor: User | None = None, **fields) -> None:
+    """Change what a credential may do; its secrets stay as they are."""
+    changed = {name: value for name, value in fields.items() if name in EDITABLE}
+    if not changed:
+        return
+    with database.atomic():
+        for name, value in changed.items():
+            setattr(credential, name, value)
+        credential.save(only=[getattr(Credential, name) for name in changed])
+        audit.record(
+            "credential.update",
+            actor or credential.user_id,
+            project=_project_slug(credential),
+            target=str(credential.id),
+            detail=changed,
+        )
+
+
+def regenerate(
+    credential: Credential,
+    *,
+    expires_at: datetime.datetime | None | bool = False,
+    grace_days: int = 0,
+    actor: User | None = None,
+) -> str:
+    """New secret; the old ones stop at once, or after grace_days (Stripe's roll).
+
+    `expires_at` False keeps the credential's expiry; None removes it.
+    """
+    moment = now()
+    with database.atomic():
+        old = Secret.select().where(
+            (Secret.credential == credential.id)
+            & (Secret.expires_at.is_null() | (Secret.expires_at > moment))
+        )
+        if grace_days:
+            until = moment + datetime.timedelta(days=grace_days)
+            (
+                Secret.update(expires_at=until)
+                .where(Secret.id.in_(old.select(Secret.id)) & Secret.expires_at.is_null())
+                .execute()
+            )
+            Secret.update(clear=None).where(Secret.credential == credential.id).execute()
+        else:
+            Secret.delete().where(Secret.credential == credential.id).execute()
+        if expires_at is not False:
+            credential.expires_at = expires_at
+            credential.save(only=[Credential.expires_at])
+        secret = _add_secret(credential)
+        audit.record(
+            "credential.regenerate",
+            actor or credential.user_id,
+            project=_project_slug(credential),
+            target=str(credential.id),
+            detail={"grace_days": grace_days},
+        )
+    return secret
+
+
+def revoke(credential: Credential, *, actor: User | None = None) -> None:
+    with database.atomic():
+        if credential.revoked_at is None:
+            credential.revoked_at = now()
+            credential.save(only=[Credential.revoked_at])
+        # The row stays (for the audit log and `scan`); its secrets can never match again.
+        Secret.update(clear=None).where(Secret.credential == credential.id).execute()
+        audit.record(
+            "credential.revoke",
+            actor or credential.user_id,
+            project=_project_slug(credential),
+            target=str(credential.id),
+        )
+
+
+def export_secret(credential: Credential) -> str | None:
+    """The export key's current secret, shown on its page at any time."""
+    row = (
+        Secret.select(Secret.clear)
+        .where((Secret.credential == credential.id) & Secret.clear.is_null(False))
+        .order_by(Secret.id.desc())
+        .tuples()
+        .first()
+    )
+    return row[0] if row else None
+
+
+def grace_until(credential_id: uuid.UUID) -> datetime.datetime | None:
+    """When the last rotated-out secret of a credential stops, if one still works."""
+    row = (
+        Secret.select(Secret.expires_at)
+        .where((Secret.credential == credential_id) & (Secret.expires_at > now()))
+        .order_by(Secret.expires_at.desc())
+        .tuples()
+        .first()
+    )
+    return row[0] if row else None
+
+
+def _add_secret(credential: Credential) -> str:
+    secret = credentials.mint(credential.kind)
+    Secret.create(
+        credential=credential.id,
+        digest=credentials.digest(secret),
+        clear=secret if credential.kind == "export" else None,
+        hint=credentials.hint(secret),
+    )
+    return secret
+
+
+def _project_slug(credential: Credential) -> str | None:
+    if credential.project_id is None:
+        return None
+    return Project.select(Project.slug).where(Project.id == credential.project_id).scalar()

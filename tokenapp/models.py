@@ -1,0 +1,168 @@
+"""The tables, and the named queries on them."""
+
+import json
+import uuid
+
+from peewee import AutoField
+from peewee import BooleanField
+from peewee import CharField
+from peewee import DateTimeField
+from peewee import ForeignKeyField
+from peewee import IntegerField
+from peewee import TextField
+from peewee import UUIDField
+
+from .clock import now
+from .db import BaseModel
+
+ROLES = ("owner", "editor", "viewer")
+KINDS = ("pat", "export", "full")
+
+
+class JSONField(TextField):
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class User(BaseModel):
+    id = AutoField()
+    username = CharField(max_length=64, unique=True)  # stored lower-case
+    password_hash = CharField(max_length=100)
+    is_admin = BooleanField(default=False)
+    is_active = BooleanField(default=True)
+    # Bumped on password change or deactivation: every older session ends.
+    session_version = IntegerField(default=0)
+    webhook_url = TextField(null=True)
+    created_at = DateTimeField(default=now)
+
+    # flask-login's contract
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+
+class Project(BaseModel):
+    id = AutoField()
+    slug = CharField(max_length=64, unique=True)
+    name = CharField(max_length=200)
+    created_at = DateTimeField(default=now)
+
+
+class Membership(BaseModel):
+    id = AutoField()
+    project = ForeignKeyField(Project, backref="memberships", on_delete="CASCADE")
+    user = ForeignKeyField(User, backref="memberships", on_delete="CASCADE")
+    role = CharField(max_length=10)
+    created_at = DateTimeField(default=now)
+
+    class Meta:
+        indexes = ((("project", "user"), True),)
+
+    @classmethod
+    def role_of(cls, user_id: int, project_id: int) -> str | None:
+        row = (
+            cls.select(cls.role)
+            .where((cls.user == user_id) & (cls.project == project_id))
+            .tuples()
+            .first()
+        )
+        return row[0] if row else None
+
+
+class Credential(BaseModel):
+    """A personal access token (kind pat) or a project key (export, full)."""
+
+    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    kind = CharField(max_length=8)
+    user = ForeignKeyField(User, backref="credentials", on_delete="CASCADE")
+    project = ForeignKeyField(Project, null=True, backref="keys", on_delete="CASCADE")
+    note = CharField(max_length=255)
+    scopes = JSONField(null=True)  # None: every scope (project keys)
+    created_at = DateTimeField(default=now)
+    expires_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+    last_used = DateTimeField(null=True)
+    ip_allowlist = JSONField(null=True)  # list of CIDRs, None: any address
+    rate_limit = IntegerField(null=True)  # requests per minute, None: unlimited
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now():
+            return "expired"
+        return "active"
+
+
+class Secret(BaseModel):
+    """One secret of a credential. Rotation with a grace period keeps two alive."""
+
+    id = AutoField()
+    credential = ForeignKeyField(Credential, backref="secrets", on_delete="CASCADE")
+    digest = CharField(max_length=64, unique=True)  # SHA-256 hex
+    clear = CharField(max_length=80, null=True)  # export keys only (Loco)
+    hint = CharField(max_length=12)
+    created_at = DateTimeField(default=now)
+    expires_at = DateTimeField(null=True)  # set when rotated with a grace period
+
+
+class Document(BaseModel):
+    seq = AutoField()
+    id = UUIDField(unique=True, default=uuid.uuid4)
+    project = ForeignKeyField(Project, backref="documents", on_delete="CASCADE")
+    collection = CharField(max_length=40)
+    body = JSONField()
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=now)
+    updated_at = DateTimeField(default=now)
+
+    class Meta:
+        indexes = ((("project", "collection", "seq"), False),)
+
+
+class LoginFailure(BaseModel):
+    id = AutoField()
+    key = CharField(max_length=120, index=True)  # "user:<name>" or "addr:<ip>"
+    at = DateTimeField(default=now, index=True)
+
+
+class Setting(BaseModel):
+    key = CharField(max_length=64, primary_key=True)
+    value = TextField()
+
+
+class AuditEvent(BaseModel):
+    id = AutoField()
+    at = DateTimeField(default=now, index=True)
+    actor = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    actor_name = CharField(max_length=64, null=True)
+    action = CharField(max_length=40, index=True)
+    project_slug = CharField(max_length=64, null=True, index=True)
+    target = CharField(max_length=200, null=True)
+    address = CharField(max_length=45, null=True)
+    detail = JSONField(null=True)
+
+
+class Usage(BaseModel):
+    id = AutoField()
+    credential = ForeignKeyField(Credential, backref="usage", on_delete="CASCADE")
+    hour = DateTimeField()
+    count = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("credential", "hour"), True),)
+
+
+class ExpiryNotice(BaseModel):
+    id = AutoField()
+    credential = ForeignKeyField(Credential, on_delete="CASCADE")
+    threshold = IntegerField()  # days
+    sent_at = DateTimeField(default=now)
+
+    class Meta:
+        indexes = ((("credential", "threshold"), True),)

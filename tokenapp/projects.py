@@ -1,0 +1,124 @@
+"""Projects and their members; the last owner always stays."""
+
+import re
+
+from peewee import IntegrityError
+
+from . import audit
+from .db import database
+from .models import ROLES
+from .models import Membership
+from .models import Project
+from .models import User
+
+SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+
+
+class ProjectError(ValueError):
+    """A request about projects that cannot be honoured; the message says why."""
+
+
+class ProjectConflict(ProjectError):
+    """The request clashes with the current state (taken slug, last owner...)."""
+
+
+def create(slug: str, name: str | None, owner: User) -> Project:
+    slug = (slug or "").strip().lower()
+    if not SLUG.fullmatch(slug):
+        raise ProjectError(
+            "Slugs are 1-64 lower-case letters, digits and inner hyphens, e.g. 'billing-api'."
+        )
+    name = (name or slug).strip()[:200] or slug
+    try:
+        with database.atomic():
+            project = Project.create(slug=slug, name=name)
+            Membership.create(project=project, user=owner, role="owner")
+            audit.record("project.create", owner, project=slug, target=slug)
+    except IntegrityError:
+        raise ProjectConflict(f"The slug {slug!r} is taken.") from None
+    return project
+
+
+def visible_to(user_id: int):
+    return (
+        Project.select(Project, Membership.role)
+        .join(Membership)
+        .where(Membership.user == user_id)
+        .order_by(Project.slug)
+    )
+
+
+def members(project: Project):
+    return (
+        Membership.select(Membership, User)
+        .join(User)
+        .where(Membership.project == project)
+        .order_by(User.username)
+    )
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ProjectError(f"Roles are {', '.join(ROLES)}; not {role!r}.")
+
+
+def add_member(project: Project, user: User, role: str, *, actor: User | None = None) -> Membership:
+    _check_role(role)
+    try:
+        with database.atomic():
+            membership = Membership.create(project=project, user=user, role=role)
+            audit.record(
+                "member.add", actor, project=project.slug, target=user.username, detail={"role": role}
+            )
+    except IntegrityError:
+        raise ProjectConflict(f"{user.username} is already a member of {project.slug}.") from None
+    return membership
+
+
+def _owners_left(project: Project, without: Membership) -> int:
+    return (
+        Membership.select()
+        .where(
+            (Membership.project == project)
+            & (Membership.role == "owner")
+            & (Membership.id != without.id)
+        )
+        .count()
+    )
+
+
+def change_role(membership: Membership, role: str, *, actor: User | None = None) -> None:
+    _check_role(role)
+    with database.atomic():
+        if membership.role == "owner" and role != "owner" and not _owners_left(
+            membership.project, membership
+        ):
+            raise ProjectConflict("A project keeps at least one owner; make someone else owner first.")
+        membership.role = role
+        membership.save(only=[Membership.role])
+        audit.record(
+            "member.role",
+            actor,
+            project=membership.project.slug,
+            target=membership.user.username,
+            detail={"role": role},
+        )
+
+
+def remove_member(membership: Membership, *, actor: User | None = None) -> None:
+    with database.atomic():
+        if membership.role == "owner" and not _owners_left(membership.project, membership):
+            raise ProjectConflict("The last owner cannot be removed; make someone else owner first.")
+        membership.delete_instance()
+        audit.record(
+            "member.remove", actor, project=membership.project.slug, target=membership.user.username
+        )
+
+
+def membership_of(project: Project, username: str) -> Membership | None:
+    return (
+        Membership.select(Membership, User)
+        .join(User)
+        .where((Membership.project == project) & (User.username == username.strip().lower()))
+        .first()
+    )

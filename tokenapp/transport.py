@@ -1,0 +1,61 @@
+"""What every response carries and what the proxy in front may tell us."""
+
+import ipaddress
+
+from flask import Flask
+from flask import Response
+from flask import request
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class TrustedProxies:
+    """Honour X-Forwarded-* only when the peer is a configured proxy."""
+
+    def __init__(self, wsgi_app, proxies: list[str]):
+        self.direct = wsgi_app
+        self.forwarded = ProxyFix(wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
+        self.networks = [ipaddress.ip_network(p, strict=False) for p in proxies]
+
+    def __call__(self, environ, start_response):
+        app = self.forwarded if self._trusted(environ.get("REMOTE_ADDR")) else self.direct
+        return app(environ, start_response)
+
+    def _trusted(self, address: str | None) -> bool:
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    # Secure cookies whenever the request came over HTTPS (directly or via a trusted proxy).
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+
+def security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.path.startswith("/api/") or response.mimetype == "text/html":
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.wsgi_app = TrustedProxies(app.wsgi_app, app.config["TRUSTED_PROXIES"])
+    app.session_interface = SessionInterface()
+    app.after_request(security_headers)
