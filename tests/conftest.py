@@ -123,7 +123,9 @@ def runner(app):
 @pytest.fixture
 def make_user(ctx):
     def make(username=None, *, password=PASSWORD, admin=False):
-        return accounts.create_user(username or f"u{uuid.uuid4().hex[:8]}", password, is_admin=admin)
+        return accounts.create_user(
+            username or f"u{uuid.uuid4().hex[:8]}", password, is_admin=admin
+        )
 
     return make
 

@@ -45,7 +45,9 @@ def _load_scopes(app: Flask) -> None:
     try:
         catalogue = scopes.load(app.config["SCOPES_FILE"])
     except scopes.CatalogueError as exc:
-        raise config.ImproperlyConfigured(f"{exc}. Fix the file or unset TOKENAPP_SCOPES_FILE.") from None
+        raise config.ImproperlyConfigured(
+            f"{exc}. Fix the file or unset TOKENAPP_SCOPES_FILE."
+        ) from None
     app.extensions["tokenapp.scopes"] = catalogue
 
 

@@ -75,7 +75,9 @@ def create_user(
     check_password_rules(password)
     try:
         with database.atomic():
-            user = User.create(username=name, password_hash=hash_password(password), is_admin=is_admin)
+            user = User.create(
+                username=name, password_hash=hash_password(password), is_admin=is_admin
+            )
             audit.record("user.create", actor or user, target=name, detail={"admin": is_admin})
     except IntegrityError:
         raise AccountError(f"The username {name!r} is taken.") from None

@@ -110,7 +110,11 @@ def authenticate(request: Request) -> Principal:
     except credentials.MalformedSecret:
         raise unauthorized("The credential is not a valid tokenapp secret.") from None
     row = _lookup(parsed.digest)
-    if row is None or row["kind"] != parsed.kind or not credentials.same(row["digest"], parsed.digest):
+    if (
+        row is None
+        or row["kind"] != parsed.kind
+        or not credentials.same(row["digest"], parsed.digest)
+    ):
         raise unauthorized("The credential is unknown or has been revoked.")
     return _principal(row, request)
 

@@ -21,6 +21,8 @@ from .models import Project
 from .models import User
 from .scopes import InvalidScope
 
+ANY_ADDRESS = ("0.0.0.0", "::", "")  # noqa: S104  (to print a URL one can open, not to bind)
+
 
 def say(message: str) -> None:
     click.echo(message, err=True)
@@ -75,7 +77,8 @@ def serve_command(bind, workers, threads, certfile, keyfile):
     scheme = "https" if certfile else "http"
     host = bind.rsplit(":", 1)[0].strip("[]")
     port = bind.rsplit(":", 1)[-1]
-    url = f"{scheme}://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}/"
+    shown = "127.0.0.1" if host in ANY_ADDRESS else host
+    url = f"{scheme}://{shown}:{port}/"
     say(f"tokenapp serving on {url}")
     if code:
         say(f"First run: open {url}setup and enter the one-time setup code: {code}")

@@ -20,7 +20,7 @@ CHECKSUM_LENGTH = 6
 PREFIXES = {"pat": "tkp", "export": "tke", "full": "tkf"}
 KINDS = {prefix: kind for kind, prefix in PREFIXES.items()}
 PATTERN = re.compile(
-    r"\b(tk[pef])_([0-9A-Za-z]{%d})([0-9A-Za-z]{%d})\b" % (RANDOM_LENGTH, CHECKSUM_LENGTH)
+    rf"\b(tk[pef])_([0-9A-Za-z]{{{RANDOM_LENGTH}}})([0-9A-Za-z]{{{CHECKSUM_LENGTH}}})\b"
 )
 
 
@@ -55,9 +55,7 @@ def checksum(head: str) -> str:
 
 
 def mint(kind: str) -> str:
-    head = f"{PREFIXES[kind]}_" + "".join(
-        secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH)
-    )
+    head = f"{PREFIXES[kind]}_" + "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
     return head + checksum(head)
 
 

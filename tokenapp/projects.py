@@ -68,7 +68,11 @@ def add_member(project: Project, user: User, role: str, *, actor: User | None = 
         with database.atomic():
             membership = Membership.create(project=project, user=user, role=role)
             audit.record(
-                "member.add", actor, project=project.slug, target=user.username, detail={"role": role}
+                "member.add",
+                actor,
+                project=project.slug,
+                target=user.username,
+                detail={"role": role},
             )
     except IntegrityError:
         raise ProjectConflict(f"{user.username} is already a member of {project.slug}.") from None
@@ -90,10 +94,14 @@ def _owners_left(project: Project, without: Membership) -> int:
 def change_role(membership: Membership, role: str, *, actor: User | None = None) -> None:
     _check_role(role)
     with database.atomic():
-        if membership.role == "owner" and role != "owner" and not _owners_left(
-            membership.project, membership
+        if (
+            membership.role == "owner"
+            and role != "owner"
+            and not _owners_left(membership.project, membership)
         ):
-            raise ProjectConflict("A project keeps at least one owner; make someone else owner first.")
+            raise ProjectConflict(
+                "A project keeps at least one owner; make someone else owner first."
+            )
         membership.role = role
         membership.save(only=[Membership.role])
         audit.record(
@@ -108,7 +116,9 @@ def change_role(membership: Membership, role: str, *, actor: User | None = None)
 def remove_member(membership: Membership, *, actor: User | None = None) -> None:
     with database.atomic():
         if membership.role == "owner" and not _owners_left(membership.project, membership):
-            raise ProjectConflict("The last owner cannot be removed; make someone else owner first.")
+            raise ProjectConflict(
+                "The last owner cannot be removed; make someone else owner first."
+            )
         membership.delete_instance()
         audit.record(
             "member.remove", actor, project=membership.project.slug, target=membership.user.username

@@ -36,8 +36,10 @@ class Logger(glogging.Logger):
         atoms = super().atoms(resp, req, environ, request_time)
         atoms["q"] = redact_query(atoms["q"])
         atoms["U"] = redact_text(atoms["U"])
-        atoms["r"] = redact_text(atoms["r"].split(" ")[0]) + " " + " ".join(
-            redact_url(part) for part in atoms["r"].split(" ")[1:]
+        atoms["r"] = (
+            redact_text(atoms["r"].split(" ")[0])
+            + " "
+            + " ".join(redact_url(part) for part in atoms["r"].split(" ")[1:])
         )
         atoms["f"] = redact_url(atoms["f"])
         return atoms

@@ -29,7 +29,9 @@ def json_body() -> Any:
         )
     data = request.get_json(silent=True)
     if data is None and request.get_data(cache=True) != b"null":
-        raise Problem(400, "Malformed JSON", "The request body is not valid JSON.", kind="malformed-json")
+        raise Problem(
+            400, "Malformed JSON", "The request body is not valid JSON.", kind="malformed-json"
+        )
     return data
 
 
@@ -43,9 +45,7 @@ def json_object() -> dict:
 def read_body(fields: dict[str, Checker], *, required: tuple[str, ...] = ()) -> dict:
     """Validate the body against fields; only the keys present are returned."""
     data = json_object()
-    errors = [
-        {"field": name, "message": "Unknown field."} for name in data if name not in fields
-    ]
+    errors = [{"field": name, "message": "Unknown field."} for name in data if name not in fields]
     clean = {}
     for name, check in fields.items():
         value = data.get(name, MISSING)
@@ -97,7 +97,9 @@ def scope_list(catalogue: Catalogue) -> Checker:
             try:
                 catalogue.validate(item)
             except InvalidScope as exc:
-                raise ValueError(f"{exc}. Known scopes: {', '.join(catalogue.scope_strings)}.") from None
+                raise ValueError(
+                    f"{exc}. Known scopes: {', '.join(catalogue.scope_strings)}."
+                ) from None
         return sorted(set(value))
 
     return check

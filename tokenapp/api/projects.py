@@ -45,7 +45,12 @@ def list_projects():
         rows = rows.where(Project.id == principal.project_id)
     return jsonify(
         [
-            {"slug": p.slug, "name": p.name, "role": p.membership.role, "created_at": timestamp(p.created_at)}
+            {
+                "slug": p.slug,
+                "name": p.name,
+                "role": p.membership.role,
+                "created_at": timestamp(p.created_at),
+            }
             for p in rows
         ]
     )
@@ -119,10 +124,7 @@ def list_documents(project: str, collection: str):
     limit = _query_int("limit", 20, 1, 100)
     after = _query_int("cursor", 0, 0, 2**62)
     rows = list(
-        _documents(collection)
-        .where(Document.seq > after)
-        .order_by(Document.seq)
-        .limit(limit + 1)
+        _documents(collection).where(Document.seq > after).order_by(Document.seq).limit(limit + 1)
     )
     more = len(rows) > limit
     rows = rows[:limit]
@@ -261,7 +263,9 @@ def _created(doc: Document):
     doc = _documents(doc.collection).where(Document.seq == doc.seq).first()
     response = jsonify(_document(doc))
     response.status_code = 201
-    response.headers["Location"] = f"{request.root_path}/api/v1/projects/{g.access.project.slug}/{doc.collection}/{doc.id}"
+    response.headers["Location"] = (
+        f"{request.root_path}/api/v1/projects/{g.access.project.slug}/{doc.collection}/{doc.id}"
+    )
     return response
 
 

@@ -1,4 +1,7 @@
-"""The pages: sign-in, account, tokens, projects, keys, members, admin."""
+"""The pages: setup, sign-in, account, admin, projects, members, keys, tokens.
+
+flask-login serves these pages only; the API never reads the session.
+"""
 
 from flask import Blueprint
 from flask import Flask
@@ -16,4 +19,11 @@ def init_app(app: Flask) -> None:
     csrf.exempt(api.bp)
 
 
-from . import pages  # noqa: E402,F401
+from . import account  # noqa: E402,F401  (routes register on bp)
+from . import admin  # noqa: E402,F401
+from . import keys  # noqa: E402,F401
+from . import members  # noqa: E402,F401
+from . import projects  # noqa: E402,F401
+from . import session  # noqa: E402,F401
+from . import setup  # noqa: E402,F401
+from . import tokens  # noqa: E402,F401

@@ -1,10 +1,12 @@
-"""Placeholder landing page until the page groups land."""
+"""Stub: replaced by the page group's real module."""
 
 from flask import render_template
+from flask_login import login_required
 
 from . import bp
 
 
 @bp.get("/")
+@login_required
 def index():
     return render_template("base.html")

@@ -1,0 +1,12 @@
+"""Stub: replaced by the page group's real module."""
+
+from flask import render_template
+from flask_login import login_required
+
+from . import bp
+
+
+@bp.get("/admin")
+@login_required
+def admin_users():
+    return render_template("base.html")
