@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 export TOKENAPP_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test lint format dist clean
+.PHONY: run test lint format dist clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,14 @@ run: $(STAMP)
 	$(BIN)/tokenapp init
 	$(BIN)/tokenapp serve --bind 127.0.0.1:8000
 
-test: $(TEST_STAMP)
+# The browser tests drive Debian's Chromium; install it when missing (never `playwright install`).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium could not be installed: browser tests will be skipped"; }
+
+test: $(TEST_STAMP) chromium
 	$(BIN)/pytest -q -p no:cacheprovider
 	@if [ -n "$$TOKENAPP_TEST_DATABASE_URL" ]; then \
 		echo "== the whole suite again on PostgreSQL"; \
