@@ -53,12 +53,15 @@ class Catalogue:
         """Split "name:extension"; raises InvalidScope naming the bad value."""
         if not isinstance(scope, str):
             raise InvalidScope(f"{scope!r} is not a string")
-        name, _, ext = scope.partition(":")
+        name, colon, ext = scope.partition(":")
         known = self.scopes.get(name)
         if known is None:
             raise InvalidScope(f"unknown scope {scope!r}")
-        if ext not in known.extensions:
-            raise InvalidScope(f"scope {name!r} does not support the extension {ext!r}")
+        # "dashboard:" would otherwise pass as the bare scope under another spelling.
+        if ext not in known.extensions or (colon and not ext):
+            raise InvalidScope(
+                f"unknown scope {scope!r}: {name!r} does not support the extension {ext!r}"
+            )
         return name, ext
 
     def grants(self, scopes: Iterable[str] | None) -> frozenset[Grant]:
