@@ -88,13 +88,20 @@ def clock():
 
 
 @pytest.fixture
-def app(tmp_path, monkeypatch, database_url):
+def app_overrides():
+    """Extra create_app settings; parametrize it to change them for a test."""
+    return {}
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch, database_url, app_overrides):
     monkeypatch.setenv("TOKENAPP_INSTANCE_PATH", str(tmp_path / "instance"))
     app = create_app(
         {
             "TESTING": True,
             "DATABASE_URL": database_url,
             "BCRYPT_ROUNDS": 4,
+            **app_overrides,
         }
     )
     with app.app_context():
