@@ -20,8 +20,9 @@ from .models import User
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 SETUP_CODE_KEY = "setup_code_digest"
-# Hash of a random password: checking it keeps an unknown username as slow as a known one.
-_DUMMY_HASH = bcrypt.hashpw(b"not a password", bcrypt.gensalt(4))
+# Hashes of a fixed password, one per cost: checking one keeps an unknown
+# username exactly as slow as a known one (same rounds), so timing names nobody.
+_DUMMY_HASHES: dict[int, bytes] = {}
 
 login_manager = LoginManager()
 login_manager.login_view = "web.login"
@@ -56,9 +57,16 @@ def hash_password(password: str) -> str:
 
 
 def password_matches(user: User | None, password: str) -> bool:
-    hashed = user.password_hash.encode() if user else _DUMMY_HASH
+    hashed = user.password_hash.encode() if user else _dummy_hash()
     ok = bcrypt.checkpw(_prehash(password or ""), hashed)
     return ok and user is not None
+
+
+def _dummy_hash() -> bytes:
+    rounds = current_app.config["BCRYPT_ROUNDS"]
+    if rounds not in _DUMMY_HASHES:
+        _DUMMY_HASHES[rounds] = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds))
+    return _DUMMY_HASHES[rounds]
 
 
 def _prehash(password: str) -> bytes:
@@ -106,6 +114,21 @@ def set_admin(user: User, admin: bool, *, actor: User | None = None) -> None:
         user.is_admin = admin
         user.save(only=[User.is_admin])
         audit.record("user.admin", actor, target=user.username, detail={"admin": admin})
+
+
+def set_webhook_url(user: User, url: str | None) -> None:
+    user.webhook_url = url or None
+    with database.atomic():
+        user.save(only=[User.webhook_url])
+        audit.record("user.webhook", user, target=user.username)
+
+
+def is_last_active_admin(user: User) -> bool:
+    """True when user is the only active admin: they must keep both flags."""
+    if not (user.is_admin and user.is_active):
+        return False
+    others = User.select().where(User.is_admin & User.is_active & (User.id != user.id))
+    return not others.exists()
 
 
 def find_user(username: str) -> User | None:
@@ -171,8 +194,21 @@ def setup_code_matches(code: str) -> bool:
     return row is not None and credentials.same(row.value, credentials.digest(code or ""))
 
 
-def finish_setup() -> None:
-    Setting.delete().where(Setting.key == SETUP_CODE_KEY).execute()
+def finish_setup() -> bool:
+    """Use up the setup code; False when another request used it first."""
+    return bool(Setting.delete().where(Setting.key == SETUP_CODE_KEY).execute())
+
+
+def complete_setup(code: str, username: str, password: str) -> User:
+    """Create the first (admin) user with the one-time code, exactly once."""
+    with database.atomic():
+        if not setup_needed() or not setup_code_matches(code):
+            raise AccountError("That setup code is not valid.")
+        user = create_user(username, password, is_admin=True)
+        # Two requests racing with the right code: only one deletes the row.
+        if not finish_setup():
+            raise AccountError("That setup code is not valid.")
+    return user
 
 
 @login_manager.user_loader

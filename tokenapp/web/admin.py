@@ -1,12 +1,108 @@
-"""Stub: replaced by the page group's real module."""
+"""Admin: list and create users, deactivate/reactivate, grant/revoke admin."""
 
+from functools import wraps
+
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import redirect
 from flask import render_template
+from flask import url_for
+from flask_login import current_user
 from flask_login import login_required
 
+from .. import accounts
+from ..models import User
 from . import bp
+from .forms import ActionForm
+from .forms import CreateUserForm
 
 
-@bp.get("/admin")
-@login_required
+def admin_required(view):
+    @wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _page(form=None, status=200):
+    users = User.select().order_by(User.username)
+    return (
+        render_template(
+            "admin/users.html",
+            users=users,
+            form=form or CreateUserForm(formdata=None),
+            action=ActionForm(formdata=None),
+            min_length=current_app.config["PASSWORD_MIN_LENGTH"],
+        ),
+        status,
+    )
+
+
+@bp.get("/admin/users")
+@admin_required
 def admin_users():
-    return render_template("base.html")
+    return _page()
+
+
+@bp.post("/admin/users")
+@admin_required
+def create_user():
+    form = CreateUserForm()
+    if not form.validate_on_submit():
+        return _page(form, 400)
+    try:
+        user = accounts.create_user(
+            form.username.data,
+            form.password.data,
+            is_admin=form.is_admin.data,
+            actor=current_user._get_current_object(),
+        )
+    except accounts.AccountError as exc:
+        form.form_errors.append(str(exc))
+        return _page(form, 400)
+    flash(f"Created {user.username}.", "success")
+    return redirect(url_for("web.admin_users"))
+
+
+def _target(user_id: int) -> User:
+    user = User.get_or_none(User.id == user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+def _flag(form: ActionForm) -> bool:
+    if not form.validate_on_submit() or form.value.data not in ("0", "1"):
+        abort(400)
+    return form.value.data == "1"
+
+
+@bp.post("/admin/users/<int:user_id>/active")
+@admin_required
+def set_user_active(user_id: int):
+    user = _target(user_id)
+    active = _flag(ActionForm())
+    if not active and accounts.is_last_active_admin(user):
+        flash("The last active administrator cannot be deactivated.", "error")
+    elif active != user.is_active:
+        accounts.set_active(user, active, actor=current_user._get_current_object())
+        flash(f"{'Reactivated' if active else 'Deactivated'} {user.username}.", "success")
+    return redirect(url_for("web.admin_users"))
+
+
+@bp.post("/admin/users/<int:user_id>/admin")
+@admin_required
+def set_user_admin(user_id: int):
+    user = _target(user_id)
+    admin = _flag(ActionForm())
+    if not admin and accounts.is_last_active_admin(user):
+        flash("The last active administrator keeps the admin role.", "error")
+    elif admin != user.is_admin:
+        accounts.set_admin(user, admin, actor=current_user._get_current_object())
+        flash(f"{user.username} is {'now' if admin else 'no longer'} an administrator.", "success")
+    return redirect(url_for("web.admin_users"))

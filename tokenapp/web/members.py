@@ -1,1 +1,114 @@
-"""Stub: replaced by the page group's real module."""
+"""A project's members: every member sees them; owners add, change and remove."""
+
+from flask import abort
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import url_for
+from flask_login import current_user
+from flask_login import login_required
+
+from .. import accounts
+from .. import projects
+from ..models import Membership
+from . import bp
+from .forms import ActionForm
+from .forms import AddMemberForm
+from .forms import RoleForm
+from .projects import membership_or_404
+
+
+def _owner_or_403(slug: str) -> Membership:
+    mine = membership_or_404(slug)
+    if mine.role != "owner":
+        abort(403)
+    return mine
+
+
+def _member_or_404(mine: Membership, member_id: int) -> Membership:
+    membership = projects.members(mine.project).where(Membership.id == member_id).first()
+    if membership is None:
+        abort(404)
+    return membership
+
+
+def _page(mine: Membership, form=None, status=200):
+    return (
+        render_template(
+            "projects/members.html",
+            project=mine.project,
+            mine=mine,
+            members=list(projects.members(mine.project)),
+            form=form or AddMemberForm(formdata=None),
+            role_form=RoleForm(formdata=None),
+            action=ActionForm(formdata=None),
+        ),
+        status,
+    )
+
+
+def _back(slug: str):
+    return redirect(url_for("web.project_members", slug=slug))
+
+
+@bp.get("/projects/<slug>/members")
+@login_required
+def project_members(slug: str):
+    return _page(membership_or_404(slug))
+
+
+@bp.post("/projects/<slug>/members")
+@login_required
+def add_member(slug: str):
+    mine = _owner_or_403(slug)
+    form = AddMemberForm()
+    if not form.validate_on_submit():
+        return _page(mine, form, 400)
+    user = accounts.find_user(form.username.data)
+    if user is None or not user.is_active:
+        form.username.errors.append("No active user has that username.")
+        return _page(mine, form, 400)
+    try:
+        projects.add_member(
+            mine.project, user, form.role.data, actor=current_user._get_current_object()
+        )
+    except projects.ProjectError as exc:
+        form.form_errors.append(str(exc))
+        return _page(mine, form, 409 if isinstance(exc, projects.ProjectConflict) else 400)
+    flash(f"Added {user.username} as {form.role.data}.", "success")
+    return _back(slug)
+
+
+@bp.post("/projects/<slug>/members/<int:member_id>/role")
+@login_required
+def change_member_role(slug: str, member_id: int):
+    mine = _owner_or_403(slug)
+    membership = _member_or_404(mine, member_id)
+    form = RoleForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        projects.change_role(membership, form.role.data, actor=current_user._get_current_object())
+    except projects.ProjectConflict as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"{membership.user.username} is now {form.role.data}.", "success")
+    return _back(slug)
+
+
+@bp.post("/projects/<slug>/members/<int:member_id>/remove")
+@login_required
+def remove_member(slug: str, member_id: int):
+    mine = _owner_or_403(slug)
+    membership = _member_or_404(mine, member_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        projects.remove_member(membership, actor=current_user._get_current_object())
+    except projects.ProjectConflict as exc:
+        flash(str(exc), "error")
+        return _back(slug)
+    flash(f"Removed {membership.user.username}.", "success")
+    if membership.id == mine.id:
+        return redirect(url_for("web.index"))
+    return _back(slug)

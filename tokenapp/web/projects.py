@@ -1,12 +1,84 @@
-"""Stub: replaced by the page group's real module."""
+"""Projects: the list at "/", creating one, and a project's overview page."""
 
+from flask import abort
+from flask import flash
+from flask import redirect
 from flask import render_template
+from flask import url_for
+from flask_login import current_user
 from flask_login import login_required
+from werkzeug.routing import BuildError
 
+from .. import projects
+from ..models import Membership
+from ..models import Project
 from . import bp
+from .forms import ProjectForm
+
+
+def membership_or_404(slug: str) -> Membership:
+    """The signed-in user's membership of slug; 404 for non-members, so a
+    project's existence is not revealed to people outside it."""
+    membership = (
+        Membership.select(Membership, Project)
+        .join(Project)
+        .where((Project.slug == slug) & (Membership.user == current_user.id))
+        .first()
+    )
+    if membership is None:
+        abort(404)
+    return membership
+
+
+def _index(form=None, status=200):
+    return (
+        render_template(
+            "projects/index.html",
+            projects=projects.visible_to(current_user.id),
+            form=form or ProjectForm(formdata=None),
+        ),
+        status,
+    )
 
 
 @bp.get("/")
 @login_required
 def index():
-    return render_template("base.html")
+    return _index()
+
+
+@bp.post("/projects")
+@login_required
+def create_project():
+    form = ProjectForm()
+    if not form.validate_on_submit():
+        return _index(form, 400)
+    try:
+        project = projects.create(
+            form.slug.data, form.name.data, current_user._get_current_object()
+        )
+    except projects.ProjectError as exc:
+        form.form_errors.append(str(exc))
+        return _index(form, 409 if isinstance(exc, projects.ProjectConflict) else 400)
+    flash(f"Created {project.name}. You are its owner.", "success")
+    return redirect(url_for("web.show_project", slug=project.slug))
+
+
+def keys_url(slug: str) -> str:
+    try:
+        return url_for("web.project_keys", slug=slug)
+    except BuildError:  # the key pages live in another module; the path is the contract
+        return f"/projects/{slug}/keys"
+
+
+@bp.get("/projects/<slug>")
+@login_required
+def show_project(slug: str):
+    membership = membership_or_404(slug)
+    return render_template(
+        "projects/show.html",
+        project=membership.project,
+        role=membership.role,
+        member_count=projects.members(membership.project).count(),
+        keys_url=keys_url(slug),
+    )

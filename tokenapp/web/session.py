@@ -1,19 +1,77 @@
-"""Stub: replaced by the page group's real module."""
+"""Log in and out: throttled, no user enumeration, a fresh session on sign-in."""
+
+from urllib.parse import urlsplit
 
 from flask import redirect
 from flask import render_template
+from flask import request
+from flask import session
 from flask import url_for
+from flask_login import current_user
+from flask_login import login_user
 from flask_login import logout_user
 
+from .. import accounts
+from .. import audit
 from . import bp
+from .forms import LoginForm
+
+# One message for an unknown user, a wrong password and a deactivated account,
+# so the page never says which usernames exist.
+BAD_LOGIN = "Wrong username or password."
 
 
-@bp.get("/login")
+def safe_next(target: str | None) -> str | None:
+    """target when it is a path on this site; None for anything that could leave it."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    if any(ord(ch) < 32 or ch == "\\" for ch in target):
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None
+
+
+def sign_in(user) -> None:
+    """Start a new session for user (a new session defeats session fixation)."""
+    session.clear()
+    login_user(user)
+    session.permanent = True
+
+
+@bp.route("/login", methods=["GET", "POST"])
 def login():
-    return render_template("base.html")
+    next_url = safe_next(request.args.get("next"))
+    if current_user.is_authenticated:
+        return redirect(next_url or url_for("web.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        keys = accounts.throttle_keys(form.username.data, request.remote_addr)
+        wait = accounts.retry_after(keys)
+        if wait:
+            page = render_template("throttled.html", retry_after=wait)
+            return page, 429, {"Retry-After": str(wait)}
+        user = accounts.find_user(form.username.data)
+        matched = accounts.password_matches(user, form.password.data)
+        if matched and user.is_active:
+            accounts.clear_failures(user.username)
+            sign_in(user)
+            audit.record("login.success", user)
+            return redirect(next_url or url_for("web.index"))
+        accounts.record_failure(keys)
+        audit.record(
+            "login.failure",
+            user,
+            actor_name=form.username.data.strip().lower()[:64],
+            detail={"reason": "inactive" if matched else "credentials"},
+        )
+        form.form_errors.append(BAD_LOGIN)
+    return render_template("login.html", form=form, next=next_url)
 
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        audit.record("logout", current_user._get_current_object())
     logout_user()
+    session.clear()
     return redirect(url_for("web.login"))

@@ -1,0 +1,89 @@
+"""Forms of the account and project pages. Every FlaskForm carries the CSRF token.
+
+Forms check shape only (present, equal, a URL); the domain modules own the
+rules (username and password rules, slugs, roles, the last owner).
+"""
+
+from urllib.parse import urlsplit
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField
+from wtforms import HiddenField
+from wtforms import PasswordField
+from wtforms import SelectField
+from wtforms import StringField
+from wtforms.validators import DataRequired
+from wtforms.validators import EqualTo
+from wtforms.validators import Length
+from wtforms.validators import ValidationError
+
+from ..models import ROLES
+
+ROLE_CHOICES = [(role, role.capitalize()) for role in ROLES]
+URL_MAX = 2000
+
+
+class SetupForm(FlaskForm):
+    code = StringField("Setup code", validators=[DataRequired()])
+    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("Password", validators=[DataRequired()])
+    confirm = PasswordField(
+        "Confirm password",
+        validators=[DataRequired(), EqualTo("password", "The passwords do not match.")],
+    )
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=200)])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired()])
+    password = PasswordField("New password", validators=[DataRequired()])
+    confirm = PasswordField(
+        "Confirm new password",
+        validators=[DataRequired(), EqualTo("password", "The passwords do not match.")],
+    )
+
+
+def _web_url(form, field) -> None:
+    value = (field.data or "").strip()
+    field.data = value
+    if not value:
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("Enter an http:// or https:// URL, or leave it empty.")
+
+
+class WebhookForm(FlaskForm):
+    webhook_url = StringField(
+        "Expiry-warning webhook URL", validators=[Length(max=URL_MAX), _web_url]
+    )
+
+
+class CreateUserForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("Password", validators=[DataRequired()])
+    is_admin = BooleanField("Administrator")
+
+
+class ActionForm(FlaskForm):
+    """A button that changes state: nothing but the CSRF token and one value."""
+
+    value = HiddenField()
+
+
+class ProjectForm(FlaskForm):
+    slug = StringField("Slug", validators=[DataRequired(), Length(max=64)])
+    name = StringField("Name", validators=[Length(max=200)])
+
+
+class AddMemberForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+    role = SelectField("Role", choices=ROLE_CHOICES, default="viewer")
+
+
+class RoleForm(FlaskForm):
+    role = SelectField("Role", choices=ROLE_CHOICES)
