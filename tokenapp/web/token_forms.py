@@ -1,0 +1,204 @@
+"""Forms of the key page and the personal access token pages.
+
+The scope picker is built from the catalogue, so a replaced scopes.toml gives
+a matching picker: one radio group per scope for the extensions that include
+reading (full / manage / view), one checkbox per extension that does not
+(automation's webhook_run).
+"""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField
+from wtforms import IntegerField
+from wtforms import RadioField
+from wtforms import SelectChoice
+from wtforms import StringField
+from wtforms.validators import DataRequired
+from wtforms.validators import InputRequired
+from wtforms.validators import Length
+from wtforms.validators import NumberRange
+from wtforms.validators import Optional
+from wtforms.validators import ValidationError
+
+from ..lifecycle import MAX_GRACE_DAYS
+from ..scopes import Catalogue
+
+NONE = "none"
+FULL = "full"  # the bare scope: the form cannot send an empty radio value
+MAX_DAYS = 3650
+PRESET_DAYS = ("7", "30", "60", "90")
+CUSTOM = "custom"
+NEVER = "never"
+EXPIRY_CHOICES = [SelectChoice(days, f"{days} days") for days in PRESET_DAYS] + [
+    SelectChoice(CUSTOM, "Custom"),
+    SelectChoice(NEVER, "No expiry"),
+]
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class KeyForm(FlaskForm):
+    kind = RadioField(
+        "Kind",
+        choices=[
+            SelectChoice("export", "Export key (read only)"),
+            SelectChoice("full", "Full access key"),
+        ],
+        default="export",
+        validators=[InputRequired("Choose a kind of key.")],
+    )
+    label = StringField(
+        "Label",
+        filters=[_strip],
+        validators=[
+            DataRequired("Give the key a label."),
+            Length(1, 255, "The label must be 1 to 255 characters."),
+        ],
+        description="What the key is for, e.g. “deploy script”.",
+    )
+
+
+class RegenerateKeyForm(FlaskForm):
+    grace = IntegerField(
+        "Keep the old secret working for (days)",
+        default=0,
+        validators=[Optional(), NumberRange(0, MAX_GRACE_DAYS)],
+        description=f"0 stops the old secret at once; at most {MAX_GRACE_DAYS} days.",
+    )
+
+
+class ConfirmForm(FlaskForm):
+    """A button that only needs CSRF protection (revoke, delete)."""
+
+
+class ExpiryMixin:
+    expiry = RadioField(
+        "Expires",
+        choices=EXPIRY_CHOICES,
+        default="30",
+        validators=[InputRequired("Choose when the token expires.")],
+    )
+    # Text, not IntegerField: a blank box is fine unless "Custom" is chosen.
+    custom_days = StringField(
+        "Custom number of days",
+        filters=[_strip],
+        description=f"A whole number from 1 to {MAX_DAYS}.",
+    )
+
+    def validate_custom_days(self, field):
+        if self.expiry.data != CUSTOM:
+            return
+        text = field.data or ""
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_DAYS:
+            raise ValidationError(f"Enter a whole number of days from 1 to {MAX_DAYS}.")
+
+    def expiration_days(self) -> int | None:
+        """The expiry as whole days, or None for no expiry; only after validate()."""
+        if self.expiry.data == NEVER:
+            return None
+        if self.expiry.data == CUSTOM:
+            return int(self.custom_days.data)
+        return int(self.expiry.data)
+
+
+class ScopePicker:
+    """The catalogue's scopes as form fields, and back again as scope strings."""
+
+    def __init__(self, catalogue: Catalogue):
+        self.catalogue = catalogue
+        self.rows = []  # (scope, radio field name, [(extension, checkbox field name)])
+        for scope in catalogue.scopes.values():
+            levels = [ext for ext in scope.extensions if self._is_level(ext)]
+            addons = [ext for ext in scope.extensions if not self._is_level(ext)]
+            self.rows.append(
+                (
+                    scope,
+                    f"scope_{scope.name}",
+                    levels,
+                    [(ext, f"scope_{scope.name}__{ext}") for ext in addons],
+                )
+            )
+
+    def _is_level(self, ext: str) -> bool:
+        return "read" in self.catalogue.extensions[ext]
+
+    def fields(self) -> dict:
+        fields = {}
+        for scope, radio, levels, addons in self.rows:
+            choices = [SelectChoice(NONE, "none")] + [SelectChoice(ext or FULL) for ext in levels]
+            fields[radio] = RadioField(scope.name, choices=choices, default=NONE)
+            for ext, checkbox in addons:
+                fields[checkbox] = BooleanField(f"{scope.name}:{ext}")
+        return fields
+
+    def scopes(self, form) -> list[str]:
+        chosen = []
+        for scope, radio, _levels, addons in self.rows:
+            level = form[radio].data
+            if level and level != NONE:
+                chosen.append(scope.name if level == FULL else f"{scope.name}:{level}")
+            chosen.extend(f"{scope.name}:{ext}" for ext, checkbox in addons if form[checkbox].data)
+        for scope in chosen:
+            self.catalogue.validate(scope)
+        return chosen
+
+    def initial(self, scopes: list[str]) -> dict:
+        """Form data for existing scopes; of two levels of one scope, the broader wins."""
+        data = {}
+        for scope in scopes or []:
+            name, ext = self.catalogue.validate(scope)
+            field = f"scope_{name}"
+            if not self._is_level(ext):
+                data[f"{field}__{ext}"] = True
+                continue
+            current = data.get(field)
+            if current is None or self._breadth(ext) > self._breadth(
+                "" if current == FULL else current
+            ):
+                data[field] = ext or FULL
+        return data
+
+    def _breadth(self, ext: str) -> int:
+        return len(self.catalogue.extensions[ext])
+
+
+def token_form(catalogue: Catalogue, *, with_expiry: bool, **kwargs) -> FlaskForm:
+    """A form with note and the scope picker, plus the expiry picker when creating."""
+    picker = ScopePicker(catalogue)
+    bases = (ExpiryMixin, FlaskForm) if with_expiry else (FlaskForm,)
+    attrs = {
+        "note": StringField(
+            "Note",
+            filters=[_strip],
+            validators=[
+                DataRequired("Write a note: what is this token for?"),
+                Length(1, 255, "The note must be 1 to 255 characters."),
+            ],
+            description="What the token is for (1–255 characters).",
+        ),
+        **picker.fields(),
+    }
+
+    def validate(self, extra_validators=None):
+        ok = FlaskForm.validate(self, extra_validators)
+        if not picker.scopes(self):
+            self.scope_errors.append("Choose at least one scope.")
+            ok = False
+        return ok
+
+    attrs["validate"] = validate
+    cls = type(FlaskForm)("TokenForm", bases, attrs)
+    form = cls(**kwargs)
+    form.picker = picker
+    form.scope_errors = []
+    return form
+
+
+class RegenerateTokenForm(ExpiryMixin, FlaskForm):
+    grace = IntegerField(
+        "Keep the old secret working for (days)",
+        default=0,
+        validators=[Optional(), NumberRange(0, MAX_GRACE_DAYS)],
+        description=f"0 stops the old secret at once; at most {MAX_GRACE_DAYS} days.",
+    )
