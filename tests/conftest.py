@@ -20,6 +20,7 @@ from tokenapp import create_app
 from tokenapp import db
 from tokenapp import lifecycle
 from tokenapp import projects
+from tokenapp import usage
 from tokenapp.errors import MEDIA_TYPE
 
 PASSWORD = "correct horse battery staple"
@@ -107,6 +108,8 @@ def app(tmp_path, monkeypatch, database_url, app_overrides):
     with app.app_context():
         db.migrate()
     yield app
+    with app.app_context():
+        usage.flush()  # counts of this test's requests stay in this test's database
     db.database.close_all()
 
 

@@ -166,3 +166,15 @@ class ExpiryNotice(BaseModel):
 
     class Meta:
         indexes = ((("credential", "threshold"), True),)
+
+
+class RateWindow(BaseModel):
+    """Requests of one rate-limited credential in one minute, shared by every worker and node."""
+
+    id = AutoField()
+    credential = ForeignKeyField(Credential, on_delete="CASCADE")
+    window_start = DateTimeField()
+    count = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("credential", "window_start"), True),)

@@ -4,6 +4,7 @@ from flask import Blueprint
 from flask import g
 from flask import request
 
+from .. import limits
 from .. import usage
 from ..auth import authenticate
 
@@ -18,7 +19,14 @@ def _authenticate() -> None:
     if request.endpoint in PUBLIC:
         return
     g.principal = authenticate(request)
+    limits.enforce(g.principal)
     usage.touch(g.principal)
+
+
+@bp.after_request
+def _finish(response):
+    usage.flush_if_due()
+    return limits.add_headers(response)
 
 
 from . import auth  # noqa: E402,F401  (routes register on bp)

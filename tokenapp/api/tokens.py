@@ -10,6 +10,7 @@ from flask import g
 from flask import jsonify
 
 from .. import lifecycle
+from .. import usage
 from ..access import catalogue
 from ..access import insufficient
 from ..auth import Principal
@@ -23,6 +24,7 @@ from ..validation import scope_list
 from ..validation import text
 from ..validation import whole_number
 from . import bp
+from .serializers import timestamp
 from .serializers import token
 
 EXPIRATION = whole_number(1, 3650, nullable=True)
@@ -166,6 +168,23 @@ def regenerate_token(token_id: str):
         actor=_user(principal),
     )
     return jsonify(token(credential, secret, grace_until=lifecycle.grace_until(credential.id)))
+
+
+@bp.get("/personal-access-tokens/<token_id>/usage")
+def token_usage(token_id: str):
+    """Requests per hour over the last 7 days (UTC hours, oldest first) and totals."""
+    credential = _own_token(token_id)
+    found = usage.report(credential.id)
+    return jsonify(
+        {
+            "id": str(credential.id),
+            "from": timestamp(found["from"]),
+            "to": timestamp(found["to"]),
+            "total": found["total"],
+            "days": [{"day": day.isoformat(), "count": count} for day, count in found["days"]],
+            "hours": [{"hour": timestamp(hour), "count": count} for hour, count in found["hours"]],
+        }
+    )
 
 
 @bp.delete("/personal-access-tokens/<token_id>")
