@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
 
 import pytest
+from flask import has_app_context
+from flask.globals import app_ctx
+from flask.testing import FlaskClient
 
 from tokenapp import accounts
 from tokenapp import create_app
@@ -83,6 +86,26 @@ def _empty_postgres(url: str) -> None:
     conn.close()
 
 
+class RequestClient(FlaskClient):
+    """A test client whose every request gets its own `g`, as in production.
+
+    Inside the ctx fixture's app context Flask reuses that context for each
+    request, so flask-login's cached user (g._login_user) and Flask-WTF's
+    cached CSRF token would leak from one request, or one client, to the next.
+    """
+
+    def open(self, *args, **kwargs):
+        if not has_app_context():
+            return super().open(*args, **kwargs)
+        context = app_ctx._get_current_object()
+        outer = context.g
+        context.g = self.application.app_ctx_globals_class()
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            context.g = outer
+
+
 @pytest.fixture
 def clock():
     return Clock()
@@ -105,6 +128,7 @@ def app(tmp_path, monkeypatch, database_url, app_overrides):
             **app_overrides,
         }
     )
+    app.test_client_class = RequestClient
     with app.app_context():
         db.migrate()
     yield app
