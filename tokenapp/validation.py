@@ -27,7 +27,11 @@ def json_body() -> Any:
             "Unsupported Media Type",
             "Send the body as JSON with 'Content-Type: application/json'.",
         )
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        # Nesting deep enough to exhaust the parser (b"[" * 40000) is malformed, not a 500.
+        data = None
     if data is None and request.get_data(cache=True) != b"null":
         raise Problem(
             400, "Malformed JSON", "The request body is not valid JSON.", kind="malformed-json"

@@ -283,6 +283,9 @@ def _actor() -> User:
 
 def _query_int(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
+    # int() refuses thousands of digits with a ValueError; no valid value is that long.
+    if raw is not None and len(raw) > len(str(high)):
+        raise invalid([{"field": name, "message": f"Must be a whole number from {low} to {high}."}])
     if raw is None or raw == "":
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
