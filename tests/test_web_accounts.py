@@ -71,6 +71,12 @@ def test_setup_with_short_password_keeps_the_code(client, auth, setup_code):
     assert auth.post("/setup", setup_form(setup_code)).status_code == 302
 
 
+def test_a_new_setup_code_replaces_the_old_one(client, auth, setup_code):
+    newer = accounts.new_setup_code()
+    assert error_message(auth.post("/setup", setup_form(setup_code))) is not None
+    assert auth.post("/setup", setup_form(newer)).status_code == 302
+
+
 def test_stored_password_hashes_are_bcrypt(make_user):
     user = make_user()
     assert re.fullmatch(r"\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}", user.password_hash)

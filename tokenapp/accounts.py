@@ -181,7 +181,13 @@ def clear_failures(username: str) -> None:
 def new_setup_code() -> str:
     code = secrets.token_urlsafe(12)
     with database.atomic():
-        Setting.replace(key=SETUP_CODE_KEY, value=credentials.digest(code)).execute()
+        # An upsert both backends know (REPLACE is SQLite/MySQL only).
+        digest = credentials.digest(code)
+        (
+            Setting.insert(key=SETUP_CODE_KEY, value=digest)
+            .on_conflict(conflict_target=[Setting.key], update={Setting.value: digest})
+            .execute()
+        )
     return code
 
 
