@@ -1,5 +1,6 @@
 """gunicorn, run from `tokenapp serve`, with an access log that never holds a secret."""
 
+import contextvars
 import re
 from urllib.parse import parse_qsl
 from urllib.parse import urlencode
@@ -68,7 +69,7 @@ class Server(BaseApplication):
 def serve(app: Flask, *, bind: str, workers: int, certfile=None, keyfile=None, threads=1) -> None:
     # No pooled connection may cross the fork into the workers.
     database.close_all()
-    Server(
+    server = Server(
         app,
         {
             "bind": bind,
@@ -84,4 +85,9 @@ def serve(app: Flask, *, bind: str, workers: int, certfile=None, keyfile=None, t
             "timeout": 60,
             "graceful_timeout": 10,
         },
-    ).run()
+    )
+    # `tokenapp serve` runs inside the CLI's app context. Forked sync workers would
+    # inherit it, and Flask reuses an active app context for every request instead of
+    # pushing one per request: one `g` for all requests of a worker (flask-login's
+    # cached user, Flask-WTF's CSRF token). gunicorn runs in an empty context instead.
+    contextvars.Context().run(server.run)
