@@ -133,14 +133,15 @@ class ScopePicker:
         return fields
 
     def scopes(self, form) -> list[str]:
+        """The chosen scope strings; a value outside a radio's choices counts as none."""
         chosen = []
-        for scope, radio, _levels, addons in self.rows:
+        for scope, radio, levels, addons in self.rows:
             level = form[radio].data
-            if level and level != NONE:
-                chosen.append(scope.name if level == FULL else f"{scope.name}:{level}")
+            if level == FULL and "" in levels:
+                chosen.append(scope.name)
+            elif level in levels and level:
+                chosen.append(f"{scope.name}:{level}")
             chosen.extend(f"{scope.name}:{ext}" for ext, checkbox in addons if form[checkbox].data)
-        for scope in chosen:
-            self.catalogue.validate(scope)
         return chosen
 
     def initial(self, scopes: list[str]) -> dict:

@@ -1,12 +1,201 @@
-"""Stub: replaced by the page group's real module."""
+"""Personal access token pages (the Locoia document): list, create, edit,
+regenerate, delete, and each token's effective access.
 
+As on the key page, a new secret is rendered only in the response to the POST
+that made it (never stored in the session, never behind a redirect).
+"""
+
+import uuid
+
+from flask import abort
+from flask import flash
+from flask import redirect
 from flask import render_template
+from flask import url_for
+from flask_login import current_user
 from flask_login import login_required
 
+from .. import lifecycle
+from .. import projects
+from ..access import catalogue
+from ..access import refused_by
+from ..api.serializers import expires_soon
+from ..auth import Principal
+from ..models import Credential
+from ..scopes import OPERATIONS
 from . import bp
+from .token_forms import ConfirmForm
+from .token_forms import RegenerateTokenForm
+from .token_forms import token_form
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _own_token(token_id: str) -> Credential:
+    try:
+        key = uuid.UUID(token_id)
+    except ValueError:
+        abort(404)
+    credential = Credential.get_or_none(
+        (Credential.id == key) & (Credential.user == current_user.id) & (Credential.kind == "pat")
+    )
+    if credential is None:
+        abort(404)
+    return credential
+
+
+def _badge(credential: Credential) -> str:
+    state = credential.state
+    if state == "active" and expires_soon(credential.expires_at):
+        return "expires soon"
+    return state
 
 
 @bp.get("/tokens")
 @login_required
 def list_tokens():
-    return render_template("base.html")
+    rows = (
+        Credential.select()
+        .where((Credential.user == current_user.id) & (Credential.kind == "pat"))
+        .order_by(Credential.created_at.desc(), Credential.id)
+    )
+    return render_template("tokens/index.html", tokens=rows, badge=_badge)
+
+
+@bp.route("/tokens/new", methods=["GET", "POST"])
+@login_required
+def create_token():
+    form = token_form(catalogue(), with_expiry=True)
+    if not form.validate_on_submit():
+        status = 422 if form.is_submitted() else 200
+        return render_template("tokens/new.html", form=form), status
+    credential, secret = lifecycle.issue(
+        "pat",
+        current_user,
+        form.note.data,
+        scopes=form.picker.scopes(form),
+        expires_at=lifecycle.expiry(form.expiration_days()),
+    )
+    page = render_template(
+        "tokens/created.html", token=credential, secret=secret, badge=_badge, verb="created"
+    )
+    return page, 201, NO_STORE
+
+
+def _detail(credential: Credential, *, regenerate_form=None, status=200):
+    page = render_template(
+        "tokens/detail.html",
+        token=credential,
+        badge=_badge,
+        grace_until=lifecycle.grace_until(credential.id),
+        access=effective_access(credential),
+        operations=OPERATIONS,
+        regenerate_form=regenerate_form or RegenerateTokenForm(formdata=None),
+        confirm_form=ConfirmForm(formdata=None),
+    )
+    return page, status
+
+
+@bp.get("/tokens/<token_id>")
+@login_required
+def show_token(token_id: str):
+    return _detail(_own_token(token_id))
+
+
+@bp.route("/tokens/<token_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_token(token_id: str):
+    credential = _own_token(token_id)
+    if credential.revoked_at is not None:
+        abort(409)
+    form = token_form(catalogue(), with_expiry=False)
+    if not form.is_submitted():
+        form = token_form(
+            catalogue(),
+            with_expiry=False,
+            formdata=None,
+            data={"note": credential.note, **form.picker.initial(credential.scopes)},
+        )
+    elif form.validate():
+        lifecycle.update(
+            credential,
+            actor=current_user,
+            note=form.note.data,
+            scopes=form.picker.scopes(form),
+        )
+        flash("Token updated.", "success")
+        return redirect(url_for("web.show_token", token_id=credential.id), 303)
+    status = 422 if form.is_submitted() else 200
+    return render_template("tokens/edit.html", form=form, token=credential), status
+
+
+@bp.post("/tokens/<token_id>/regenerate")
+@login_required
+def regenerate_token(token_id: str):
+    credential = _own_token(token_id)
+    if credential.revoked_at is not None:
+        abort(409)
+    form = RegenerateTokenForm()
+    if not form.validate():
+        return _detail(credential, regenerate_form=form, status=422)
+    secret = lifecycle.regenerate(
+        credential,
+        expires_at=lifecycle.expiry(form.expiration_days()),
+        grace_days=form.grace.data or 0,
+        actor=current_user,
+    )
+    page = render_template(
+        "tokens/created.html",
+        token=credential,
+        secret=secret,
+        badge=_badge,
+        verb="regenerated",
+        grace_until=lifecycle.grace_until(credential.id),
+    )
+    return page, 200, NO_STORE
+
+
+@bp.post("/tokens/<token_id>/delete")
+@login_required
+def delete_token(token_id: str):
+    credential = _own_token(token_id)
+    if not ConfirmForm().validate():
+        abort(400)
+    lifecycle.revoke(credential, actor=current_user)
+    flash(f"Token “{credential.note}” deleted: it no longer works.", "success")
+    return redirect(url_for("web.list_tokens"), 303)
+
+
+def effective_access(credential: Credential) -> list[dict]:
+    """Per project of the user: per entity, each operation → None (allowed) or the refusing layer.
+
+    Built from a Principal like the API's, so the page says what the API would do.
+    """
+    principal = Principal(
+        user_id=current_user.id,
+        username=current_user.username,
+        credential_id=credential.id,
+        kind="pat",
+        scopes=tuple(credential.scopes or ()),
+        project_id=None,
+        project_slug=None,
+        role=None,
+        expires_at=credential.expires_at,
+        secret_expires_at=None,
+        rate_limit=credential.rate_limit,
+    )
+    possible = catalogue().grants(None)
+    entities = catalogue().entities
+    result = []
+    for project in projects.visible_to(current_user.id):
+        role = project.membership.role
+        rows = []
+        for entity in entities:
+            cells = {
+                op: refused_by(principal, role, entity, op)
+                for op in OPERATIONS
+                if (entity, op) in possible
+            }
+            rows.append({"entity": entity, "cells": cells})
+        result.append({"project": project, "role": role, "rows": rows})
+    return result
