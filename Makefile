@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 export TOKENAPP_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test lint format dist clean chromium
+.PHONY: run test lint format dist dist-test clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,19 @@ test: $(TEST_STAMP) chromium
 	else \
 		echo "TOKENAPP_TEST_DATABASE_URL is unset: PostgreSQL run skipped"; \
 	fi
+
+# One self-contained file: the package, its templates, static files, migrations,
+# scope catalogue and dependencies (compiled wheels for this Python and platform).
+# Run it with `python3 dist/tokenapp.pyz serve`; tests/test_dist.py uses the same command.
+dist: $(TEST_STAMP)
+	rm -rf build
+	mkdir -p dist
+	$(BIN)/shiv --compressed -e tokenapp.cli:main -o dist/tokenapp.pyz.tmp '.[postgres]'
+	mv dist/tokenapp.pyz.tmp dist/tokenapp.pyz
+	@ls -l dist/tokenapp.pyz
+
+dist-test: dist
+	$(BIN)/pytest -q -p no:cacheprovider tests/test_dist.py
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
