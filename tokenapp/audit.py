@@ -1,5 +1,7 @@
 """The audit log: append-only from the app's side."""
 
+import datetime
+
 from flask import has_request_context
 from flask import request
 
@@ -20,6 +22,10 @@ def record(
     if isinstance(actor, User):
         actor_name = actor_name or actor.username
         actor = actor.id
+    elif actor is not None and actor_name is None:
+        # Callers may pass only an id; the log must still say who, and keep
+        # saying it after the user is gone (actor becomes NULL then).
+        actor_name = User.select(User.username).where(User.id == actor).scalar()
     AuditEvent.create(
         actor=actor,
         actor_name=actor_name,
@@ -29,3 +35,50 @@ def record(
         address=request.remote_addr if has_request_context() else None,
         detail=detail,
     )
+
+
+def search(
+    *,
+    action: str | None = None,
+    actor: str | None = None,
+    project: str | None = None,
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+):
+    """Events matching every filter given, newest first. `until` is exclusive."""
+    query = AuditEvent.select()
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if actor:
+        query = query.where(AuditEvent.actor_name == actor.strip().lower())
+    if project:
+        query = query.where(AuditEvent.project_slug == project.strip().lower())
+    if since:
+        query = query.where(AuditEvent.at >= since)
+    if until:
+        query = query.where(AuditEvent.at < until)
+    return query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+
+
+def actions() -> list[str]:
+    """Every action recorded so far, for the filter's choices."""
+    return [
+        action
+        for (action,) in AuditEvent.select(AuditEvent.action)
+        .distinct()
+        .order_by(AuditEvent.action)
+        .tuples()
+    ]
+
+
+def as_dict(event: AuditEvent) -> dict:
+    return {
+        "id": event.id,
+        "at": event.at.isoformat(timespec="seconds") + "Z",
+        "actor": event.actor_name,
+        "action": event.action,
+        "project": event.project_slug,
+        "target": event.target,
+        "address": event.address,
+        "detail": event.detail,
+    }

@@ -4,6 +4,7 @@ Commands that create a secret print the secret alone on stdout; everything
 else a command says goes to stderr.
 """
 
+import json
 import sys
 
 import click
@@ -13,10 +14,13 @@ from flask.cli import AppGroup
 from flask.cli import FlaskGroup
 
 from . import accounts
+from . import audit
 from . import db
 from . import lifecycle
+from . import notices
 from . import projects
 from .models import ROLES
+from .models import AuditEvent
 from .models import Project
 from .models import User
 from .scopes import InvalidScope
@@ -271,6 +275,36 @@ def token_create(username, note, scope_list, expiration):
     click.echo(secret)
 
 
+audit_group = AppGroup("audit", help="The audit log.")
+
+
+@audit_group.command("export")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="From this UTC day on.")
+@click.option("--project", "slug", help="Only this project's events.")
+def audit_export(since, slug):
+    """Print audit events as JSON lines, oldest first, on stdout.
+
+    Example: tokenapp audit export --since 2030-01-01 --project billing > audit.jsonl
+    """
+    with db.database.connection_context():
+        query = audit.search(project=slug, since=since).order_by(AuditEvent.at, AuditEvent.id)
+        for event in query.iterator():
+            click.echo(json.dumps(audit.as_dict(event), separators=(",", ":")))
+
+
+@click.command("notify-expiring")
+def notify_expiring_command():
+    """Send webhook notices for tokens expiring within 7 days and 1 day (once each).
+
+    Run it from cron or a systemd timer, e.g. hourly; several nodes may run it at once.
+
+    Example: tokenapp notify-expiring
+    """
+    with db.database.connection_context():
+        sent = notices.notify_expiring()
+    say(f"Sent {sent} expiry notice(s).")
+
+
 COMMANDS = (
     init_command,
     serve_command,
@@ -280,6 +314,8 @@ COMMANDS = (
     user_group,
     key_group,
     token_group,
+    audit_group,
+    notify_expiring_command,
 )
 
 

@@ -1,0 +1,94 @@
+"""The audit log pages: everything for admins, a project's events for its owners.
+
+Read only: the app has no path that updates or deletes an audit event.
+"""
+
+import datetime
+
+from flask import abort
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask_login import current_user
+from flask_login import login_required
+
+from .. import audit
+from ..models import Project
+from . import bp
+from .projects import membership_or_404
+
+PER_PAGE = 50
+FILTERS = ("action", "actor", "project", "since", "until")
+
+
+@bp.get("/audit")
+@login_required
+def audit_log():
+    if not current_user.is_admin:
+        abort(403)
+    return _page(project=None)
+
+
+@bp.get("/projects/<slug>/audit")
+@login_required
+def project_audit_log(slug: str):
+    if current_user.is_admin:
+        project = Project.get_or_none(Project.slug == slug) or abort(404)
+    else:
+        membership = membership_or_404(slug)
+        if membership.role != "owner":
+            abort(403)
+        project = membership.project
+    return _page(project=project)
+
+
+def _page(project: Project | None):
+    filters = {name: request.args.get(name, "").strip() for name in FILTERS}
+    if project is not None:
+        filters["project"] = project.slug
+    errors = []
+    since = _day(filters["since"], "From", errors)
+    until = _day(filters["until"], "To", errors)
+    page = request.args.get("page", "1")
+    page = int(page) if page.isdigit() and int(page) > 0 else 1
+    query = audit.search(
+        action=filters["action"] or None,
+        actor=filters["actor"] or None,
+        project=filters["project"] or None,
+        since=since,
+        until=until + datetime.timedelta(days=1) if until else None,
+    )
+    rows = list(query.offset((page - 1) * PER_PAGE).limit(PER_PAGE + 1))
+    shown = {name: value for name, value in filters.items() if value}
+    if project is not None:
+        shown.pop("project", None)
+    return (
+        render_template(
+            "audit/list.html",
+            project=project,
+            events=rows[:PER_PAGE],
+            filters=filters,
+            shown=shown,
+            actions=audit.actions(),
+            page=page,
+            newer=_page_url(page - 1, shown) if page > 1 else None,
+            older=_page_url(page + 1, shown) if len(rows) > PER_PAGE else None,
+            errors=errors,
+            clear=url_for(request.endpoint, **request.view_args),
+        ),
+        400 if errors else 200,
+    )
+
+
+def _page_url(page: int, filters: dict) -> str:
+    return url_for(request.endpoint, **request.view_args, **filters, page=page)
+
+
+def _day(value: str, label: str, errors: list[str]) -> datetime.datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        errors.append(f"{label}: enter a date as YYYY-MM-DD.")
+        return None
