@@ -30,5 +30,6 @@ def _finish(response):
 
 
 from . import auth  # noqa: E402,F401  (routes register on bp)
+from . import openapi  # noqa: E402,F401
 from . import projects  # noqa: E402,F401
 from . import tokens  # noqa: E402,F401
