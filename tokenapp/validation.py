@@ -70,6 +70,9 @@ def whole_number(low: int, high: int, *, nullable: bool = False) -> Checker:
     def check(value):
         if value is None and nullable:
             return None
+        # JSON (and JSON Schema's "integer") does not tell 30.0 from 30; 1.5 stays refused.
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         # bool is an int in Python; JSON true is not a number of days.
         if isinstance(value, bool) or not isinstance(value, int):
             kind = "null or " if nullable else ""
@@ -85,9 +88,18 @@ def text(low: int, high: int) -> Checker:
     def check(value):
         if not isinstance(value, str):
             raise ValueError("Must be a string.")
-        value = value.strip()
-        if not low <= len(value) <= high:
-            raise ValueError(f"Must be {low} to {high} characters.")
+        # The length is the one sent (as the OpenAPI maxLength says); blank is refused.
+        if not low <= len(value) <= high or not value.strip():
+            raise ValueError(f"Must be {low} to {high} characters, not all blank.")
+        return value.strip()
+
+    return check
+
+
+def one_of(values: tuple[str, ...]) -> Checker:
+    def check(value):
+        if not isinstance(value, str) or value not in values:
+            raise ValueError(f"Must be one of: {', '.join(values)}.")
         return value
 
     return check

@@ -86,7 +86,7 @@ def check():
 
 
 def _wanted(scope: str | None) -> frozenset:
-    if not scope:
+    if scope is None:
         return frozenset()
     try:
         return catalogue().grants([scope])

@@ -20,11 +20,13 @@ from ..auth import Principal
 from ..clock import now
 from ..errors import Problem
 from ..errors import invalid
+from ..models import ROLES
 from ..models import Document
 from ..models import Project
 from ..models import User
 from ..validation import json_body
 from ..validation import json_document
+from ..validation import one_of
 from ..validation import read_body
 from ..validation import text
 from . import bp
@@ -33,7 +35,7 @@ from .serializers import member
 from .serializers import timestamp
 
 SERVER_FIELDS = ("id", "created_at", "updated_at", "created_by")
-ROLE = text(1, 10)
+ROLE = one_of(ROLES)
 
 
 @bp.get("/projects")
@@ -86,7 +88,7 @@ def add_member(project: str):
     body = read_body({"username": text(1, 64), "role": ROLE}, required=("username", "role"))
     user = find_user(body["username"])
     if user is None:
-        raise invalid([{"field": "username", "message": "No such user."}])
+        raise Problem(404, "Not Found", f"No user {body['username']!r}.")
     try:
         membership = projects.add_member(g.access.project, user, body["role"], actor=_actor())
     except projects.ProjectError as exc:
@@ -286,9 +288,10 @@ def _query_int(name: str, default: int, low: int, high: int) -> int:
     # int() refuses thousands of digits with a ValueError; no valid value is that long.
     if raw is not None and len(raw) > len(str(high)):
         raise invalid([{"field": name, "message": f"Must be a whole number from {low} to {high}."}])
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # ASCII digits only ("²".isdigit() is true), and few enough for int() to be cheap.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
         raise invalid([{"field": name, "message": f"Must be a whole number from {low} to {high}."}])
     return int(raw)
 

@@ -15,7 +15,6 @@ from ..access import catalogue
 from ..access import insufficient
 from ..auth import Principal
 from ..errors import Problem
-from ..errors import invalid
 from ..models import Credential
 from ..models import User
 from ..validation import cidr_list
@@ -70,14 +69,13 @@ def _within_expiry(principal: Principal, days: int | None) -> None:
         return
     expires_at = lifecycle.expiry(days)
     if expires_at is None or expires_at > principal.expires_at:
-        raise invalid(
-            [
-                {
-                    "field": "expiration",
-                    "message": "A token cannot outlast the token that makes it "
-                    f"(which expires {principal.expires_at.isoformat()}Z).",
-                }
-            ]
+        # Like widening scopes, a well-formed request this credential may not make: 403.
+        raise Problem(
+            403,
+            "Expiration beyond the credential's own",
+            "A token cannot outlast the token that makes it "
+            f"(which expires {principal.expires_at.isoformat()}Z).",
+            kind="insufficient-scope",
         )
 
 
