@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 export TOKENAPP_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test lint format dist dist-test clean chromium
+.PHONY: run test lint format dist dist-test clean chromium fuzz fuzz-ci
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,14 @@ dist: $(TEST_STAMP)
 
 dist-test: dist
 	$(BIN)/pytest -q -p no:cacheprovider tests/test_dist.py
+
+# schemathesis against gunicorn with every default check (fuzz/run.sh: EXAMPLES [MAX_SECONDS]).
+fuzz: $(TEST_STAMP)
+	fuzz/run.sh 100
+
+# The bounded run for .ci/run: fewer examples, at most ~3 minutes.
+fuzz-ci: $(TEST_STAMP)
+	fuzz/run.sh 20 150
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
