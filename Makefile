@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 export TOKENAPP_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test lint format dist dist-test clean chromium fuzz fuzz-ci
+.PHONY: run test lint format dist dist-test clean chromium fuzz fuzz-ci bench stress wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,23 @@ lint: $(TEST_STAMP)
 format: $(TEST_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# make bench: tokenapp against a hello-world Flask route, interleaved (bench/run.py).
+BENCH_SIZES ?= 1000,1000000
+BENCH_DURATION ?= 5
+BENCH_ROUNDS ?= 3
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "Installing Debian's wrk for the benchmark"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
+bench: $(STAMP) wrk
+	$(BIN)/python -m bench.run --sizes $(BENCH_SIZES) --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS)
+
+# make stress: 16 clients against 2 gunicorn workers, then kill -9 mid-writes (stress/run.py).
+STRESS_SECONDS ?= 60
+stress: $(STAMP)
+	$(BIN)/python -m stress.run --seconds $(STRESS_SECONDS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
