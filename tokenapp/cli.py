@@ -305,6 +305,58 @@ def notify_expiring_command():
     say(f"Sent {sent} expiry notice(s).")
 
 
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False))
+def backup_command(path):
+    """Copy the SQLite database to PATH, consistently, while the app runs.
+
+    Uses SQLite's online backup API, then checks the copy (integrity_check).
+    For PostgreSQL it explains pg_dump and exits non-zero.
+
+    Example: tokenapp backup /var/backups/tokenapp-$(date +%F).db
+    """
+    from . import backup
+
+    url = current_app.config["DATABASE_URL"]
+    source = backup.sqlite_path(url)
+    if source is None:
+        say(backup.pg_dump_advice(url))
+        sys.exit(2)
+    try:
+        facts = backup.backup_sqlite(source, path)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    say(f"Backed up {source} to {facts['path']} ({facts['bytes']} bytes); integrity_check ok.")
+
+
+@click.command("scan")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--revoke", is_flag=True, help="Revoke every live credential found.")
+def scan_command(paths, revoke):
+    """Find tokenapp secrets in files (prefix and checksum) and say which are live.
+
+    Prints FILE:LINE: KIND ID STATE (HINT) for each, never a whole secret;
+    STATE is live, revoked, expired or unknown. Exits 1 when a live secret was
+    found (even if --revoke revoked it), 0 otherwise. Skips .git and binary files.
+
+    Example: tokenapp scan . --revoke
+    """
+    from . import scan
+
+    with db.database.connection_context():
+        findings = scan.scan(paths, revoke=revoke)
+    for finding in findings:
+        click.echo(str(finding))
+    live = {f.credential_id for f in findings if f.state == "live"}
+    revoked = {f.credential_id for f in findings if f.revoked_now}
+    say(
+        f"{len(findings)} secret(s) found, {len(live)} live credential(s)"
+        + (f", {len(revoked)} revoked now." if revoke else ".")
+    )
+    if live:
+        sys.exit(1)
+
+
 COMMANDS = (
     init_command,
     serve_command,
@@ -314,6 +366,8 @@ COMMANDS = (
     user_group,
     key_group,
     token_group,
+    backup_command,
+    scan_command,
     audit_group,
     notify_expiring_command,
 )

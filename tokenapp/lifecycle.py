@@ -120,7 +120,8 @@ def regenerate(
     return secret
 
 
-def revoke(credential: Credential, *, actor: User | None = None) -> None:
+def revoke(credential: Credential, *, actor: User | None = None, system: str | None = None) -> None:
+    """Stop a credential for good. `system` names a non-user actor (e.g. "tokenapp scan")."""
     with database.atomic():
         if credential.revoked_at is None:
             credential.revoked_at = now()
@@ -129,9 +130,10 @@ def revoke(credential: Credential, *, actor: User | None = None) -> None:
         Secret.update(clear=None).where(Secret.credential == credential.id).execute()
         audit.record(
             "credential.revoke",
-            actor or credential.user_id,
+            None if system else actor or credential.user_id,
             project=_project_slug(credential),
             target=str(credential.id),
+            actor_name=system,
         )
 
 
