@@ -50,6 +50,22 @@ def refused_by(principal: Principal, role: str | None, entity: str, op: str) -> 
     return None
 
 
+def explain(principal: Principal, role: str | None) -> dict[str, dict[str, str | None]]:
+    """Per entity, each operation the catalogue knows for it -> None or the refusing layer.
+
+    The one source for `verify?explain=1` and the token page's effective-access view.
+    """
+    possible = catalogue().grants(None)
+    return {
+        entity: {
+            op: refused_by(principal, role, entity, op)
+            for op in OPERATIONS
+            if (entity, op) in possible
+        }
+        for entity in catalogue().entities
+    }
+
+
 @dataclass(frozen=True)
 class Access:
     project: Project

@@ -1,5 +1,6 @@
 """The tables, and the named queries on them."""
 
+import datetime
 import json
 import uuid
 
@@ -17,6 +18,12 @@ from .db import BaseModel
 
 ROLES = ("owner", "editor", "viewer")
 KINDS = ("pat", "export", "full")
+EXPIRY_WARNING = datetime.timedelta(days=7)
+
+
+def expires_soon(expires_at: datetime.datetime | None) -> bool:
+    """True within EXPIRY_WARNING of expiring (pages, banner and `verify` agree)."""
+    return expires_at is not None and now() < expires_at <= now() + EXPIRY_WARNING
 
 
 class JSONField(TextField):

@@ -7,6 +7,7 @@ from flask import request
 
 from ..access import Access
 from ..access import catalogue
+from ..access import explain
 from ..access import insufficient
 from ..access import project_for
 from ..access import refused_by
@@ -16,9 +17,9 @@ from ..errors import Problem
 from ..errors import invalid
 from ..models import Membership
 from ..models import Project
+from ..models import expires_soon
 from ..scopes import InvalidScope
 from . import bp
-from .serializers import expires_soon
 from .serializers import timestamp
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -122,11 +123,8 @@ def _visible(principal: Principal) -> list[Access]:
 
 def _explain(principal: Principal, access: Access) -> dict:
     allowed, refused = {}, {}
-    for entity in catalogue().entities:
-        for op in ("create", "read", "update", "delete", "run", "webhook"):
-            if op in ("run", "webhook") and entity != "flows":
-                continue
-            layer = refused_by(principal, access.role, entity, op)
+    for entity, ops in explain(principal, access.role).items():
+        for op, layer in ops.items():
             if layer is None:
                 allowed.setdefault(entity, []).append(op)
             else:

@@ -2,20 +2,14 @@
 
 import datetime
 
-from ..clock import now
 from ..models import Credential
 from ..models import Document
 from ..models import Membership
-
-SOON = datetime.timedelta(days=7)
+from ..models import expires_soon
 
 
 def timestamp(value: datetime.datetime | None) -> str | None:
     return None if value is None else value.isoformat(timespec="seconds") + "Z"
-
-
-def expires_soon(expires_at: datetime.datetime | None) -> bool:
-    return expires_at is not None and now() < expires_at <= now() + SOON
 
 
 def token(credential: Credential, secret: str | None = None, grace_until=None) -> dict:

@@ -18,10 +18,10 @@ from flask_login import login_required
 from .. import lifecycle
 from .. import projects
 from ..access import catalogue
-from ..access import refused_by
-from ..api.serializers import expires_soon
+from ..access import explain
 from ..auth import Principal
 from ..models import Credential
+from ..models import expires_soon
 from ..scopes import OPERATIONS
 from . import bp
 from .token_forms import ConfirmForm
@@ -184,18 +184,11 @@ def effective_access(credential: Credential) -> list[dict]:
         secret_expires_at=None,
         rate_limit=credential.rate_limit,
     )
-    possible = catalogue().grants(None)
-    entities = catalogue().entities
     result = []
     for project in projects.visible_to(current_user.id):
         role = project.membership.role
-        rows = []
-        for entity in entities:
-            cells = {
-                op: refused_by(principal, role, entity, op)
-                for op in OPERATIONS
-                if (entity, op) in possible
-            }
-            rows.append({"entity": entity, "cells": cells})
+        rows = [
+            {"entity": entity, "cells": cells} for entity, cells in explain(principal, role).items()
+        ]
         result.append({"project": project, "role": role, "rows": rows})
     return result
