@@ -12,6 +12,7 @@ from flask import Flask
 from flask import current_app
 from flask.cli import AppGroup
 from flask.cli import FlaskGroup
+from flask.cli import with_appcontext
 
 from . import accounts
 from . import audit
@@ -307,6 +308,7 @@ def notify_expiring_command():
 
 @click.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False))
+@with_appcontext
 def backup_command(path):
     """Copy the SQLite database to PATH, consistently, while the app runs.
 
@@ -332,6 +334,7 @@ def backup_command(path):
 @click.command("scan")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--revoke", is_flag=True, help="Revoke every live credential found.")
+@with_appcontext
 def scan_command(paths, revoke):
     """Find tokenapp secrets in files (prefix and checksum) and say which are live.
 
