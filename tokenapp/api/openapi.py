@@ -144,6 +144,22 @@ OPERATIONS = {
 }
 
 
+# A created document can be a flow: lead clients (and schemathesis' stateful phase) on to run it.
+LINKS = {
+    "api.create_document": {
+        name: {
+            "operationId": operation,
+            "parameters": {"project": "$request.path.project", "doc_id": "$response.body#/id"},
+        }
+        for name, operation in (
+            ("RunFlow", "run_flow_post"),
+            ("TriggerWebhook", "trigger_webhook_post"),
+        )
+    }
+}
+SUMMARIES = {"healthz": "Liveness and database reachability; no credential."}
+
+
 def _parameters(spec) -> list[dict]:
     if spec == "check":
         return [
@@ -187,7 +203,8 @@ def _responses(status: int, schema, errors) -> dict:
 def _operation(endpoint: str, method: str, view) -> dict:
     tag, params, body, status, schema, errors = OPERATIONS[endpoint]
     doc = (view.__doc__ or "").strip()
-    summary = doc.split("\n\n")[0].replace("\n", " ") or endpoint.split(".")[-1].replace("_", " ")
+    summary = SUMMARIES.get(endpoint) or doc.split("\n\n")[0].replace("\n", " ")
+    summary = summary or endpoint.split(".")[-1].replace("_", " ").capitalize()
     operation = {
         "operationId": f"{endpoint.split('.')[-1]}_{method}",
         "tags": [tag],
@@ -209,6 +226,8 @@ def _operation(endpoint: str, method: str, view) -> dict:
         }  # noqa: E501
     if errors == "public":
         operation["security"] = []
+    if endpoint in LINKS:
+        operation["responses"][str(status)]["links"] = LINKS[endpoint]
     return operation
 
 
