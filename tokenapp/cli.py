@@ -48,6 +48,7 @@ def _project(slug: str) -> Project:
 
 
 @click.command("init")
+@with_appcontext
 def init_command():
     """Create the database or bring it to the current schema.
 
@@ -98,6 +99,7 @@ def serve_command(bind, workers, threads, certfile, keyfile):
 
 
 @click.command("setup-code")
+@with_appcontext
 def setup_code_command():
     """Print a new one-time setup code (for deployments not started by `serve`).
 
@@ -110,6 +112,7 @@ def setup_code_command():
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("username")
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
@@ -294,6 +297,7 @@ def audit_export(since, slug):
 
 
 @click.command("notify-expiring")
+@with_appcontext
 def notify_expiring_command():
     """Send webhook notices for tokens expiring within 7 days and 1 day (once each).
 
