@@ -49,11 +49,18 @@ def _own_token(token_id: str) -> Credential:
         key = uuid.UUID(token_id)
     except ValueError:
         key = None
+    # A revoked token is gone from the API (DELETE then GET is 404, RFC 9110 §9.3.5);
+    # the web token page and the audit log still show it.
     credential = key and Credential.get_or_none(
-        (Credential.id == key) & (Credential.user == principal.user_id) & (Credential.kind == "pat")
+        (Credential.id == key)
+        & (Credential.user == principal.user_id)
+        & (Credential.kind == "pat")
+        & Credential.revoked_at.is_null()
     )
     if not credential:
-        raise Problem(404, "Not Found", f"No personal access token {token_id!r}.")
+        raise Problem(
+            404, "Not Found", f"No personal access token {token_id!r} (or it is revoked)."
+        )
     return credential
 
 
@@ -115,11 +122,15 @@ def create_token():
 
 @bp.get("/personal-access-tokens")
 def list_tokens():
-    """The user's tokens, newest first, never their secrets."""
+    """The user's live tokens (not revoked), newest first, never their secrets."""
     principal = _token_owner()
     rows = (
         Credential.select()
-        .where((Credential.user == principal.user_id) & (Credential.kind == "pat"))
+        .where(
+            (Credential.user == principal.user_id)
+            & (Credential.kind == "pat")
+            & Credential.revoked_at.is_null()
+        )
         .order_by(Credential.created_at.desc(), Credential.id)
     )
     return jsonify([token(row) for row in rows])
