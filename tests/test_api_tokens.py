@@ -256,7 +256,8 @@ def test_a_token_cannot_create_a_wider_token(client, make_token, alice, own, wan
     assert problem["scope"]
 
 
-def test_a_token_can_create_a_narrower_token(client, make_token, alice):
+def test_a_token_can_create_a_narrower_token(app, client, clock, make_token, alice):
+    app.config["CLOCK"] = clock  # the same moment, so 30 days end at the same second
     _, secret = make_token(["dashboard"], user=alice, days=30)
     body = dict(VALID, scopes=["dashboard:view"], expiration=30)
     assert client.post(TOKENS, json=body, headers=bearer(secret)).status_code == 201
