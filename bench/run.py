@@ -326,7 +326,15 @@ def render(args, sizes, names, samples, rss, rss_after, seed_notes, started) -> 
         )
     )
     lines += ["", "## Seeding", ""] + [f"- {note}" for note in seed_notes]
-    lines += ["", f"Whole run: {time.monotonic() - started:.0f} s.", ""]
+    lines += [
+        "",
+        "Usage counting (issue 7) has no switch: it is on in every tokenapp row. Limits on vs "
+        "off is the 'verify PAT, limits on' row (rate limit + IP allowlist) against 'verify PAT'.",
+        "Profile of verify and what was changed: bench/profile.md.",
+        "",
+        f"Whole run: {time.monotonic() - started:.0f} s.",
+        "",
+    ]
     return "\n".join(lines)
 
 
