@@ -1,6 +1,9 @@
 """Users: passwords, sign-in throttling, the first-run setup code, flask-login."""
 
+import base64
 import datetime
+import hashlib
+import hmac
 import re
 import secrets
 
@@ -177,18 +180,56 @@ def clear_failures(username: str) -> None:
 
 
 # The one-time setup code: printed by `serve`, its digest kept in the database
-# so that any worker or node can check it.
+# so that any worker or node can check it. The code is derived from a random
+# nonce (also in the database) and the secret key, so that every node sharing
+# the database and TOKENAPP_SECRET_KEY prints the same code: a second node or a
+# restart reuses the stored code instead of invalidating the one on screen.
+SETUP_NONCE_KEY = "setup_code_nonce"
+
+
+def _derive_setup_code(nonce: str) -> str:
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    mac = hmac.new(key, b"tokenapp setup code:" + nonce.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:12]).decode()
+
+
+def _upsert_setting(key: str, value: str) -> None:
+    # An upsert both backends know (REPLACE is SQLite/MySQL only).
+    (
+        Setting.insert(key=key, value=value)
+        .on_conflict(conflict_target=[Setting.key], update={Setting.value: value})
+        .execute()
+    )
+
+
 def new_setup_code() -> str:
-    code = secrets.token_urlsafe(12)
+    """A fresh code; any earlier one stops working (`tokenapp setup-code`)."""
+    nonce = secrets.token_hex(16)
+    code = _derive_setup_code(nonce)
     with database.atomic():
-        # An upsert both backends know (REPLACE is SQLite/MySQL only).
-        digest = credentials.digest(code)
-        (
-            Setting.insert(key=SETUP_CODE_KEY, value=digest)
-            .on_conflict(conflict_target=[Setting.key], update={Setting.value: digest})
-            .execute()
-        )
+        _upsert_setting(SETUP_NONCE_KEY, nonce)
+        _upsert_setting(SETUP_CODE_KEY, credentials.digest(code))
     return code
+
+
+def current_setup_code() -> str:
+    """The code already stored when this node can derive it, else a new one (`serve`).
+
+    Two nodes starting at once agree: the first insert wins, the second reads it.
+    """
+    with database.atomic():
+        Setting.insert(
+            key=SETUP_NONCE_KEY, value=secrets.token_hex(16)
+        ).on_conflict_ignore().execute()
+        nonce = Setting.get(Setting.key == SETUP_NONCE_KEY).value
+        code = _derive_setup_code(nonce)
+        digest = credentials.digest(code)
+        Setting.insert(key=SETUP_CODE_KEY, value=digest).on_conflict_ignore().execute()
+        stored = Setting.get(Setting.key == SETUP_CODE_KEY).value
+    if credentials.same(stored, digest):
+        return code
+    # Stored by a node with another secret key (or before nonces): start afresh.
+    return new_setup_code()
 
 
 def setup_needed() -> bool:
@@ -202,7 +243,9 @@ def setup_code_matches(code: str) -> bool:
 
 def finish_setup() -> bool:
     """Use up the setup code; False when another request used it first."""
-    return bool(Setting.delete().where(Setting.key == SETUP_CODE_KEY).execute())
+    used = Setting.delete().where(Setting.key == SETUP_CODE_KEY).execute()
+    Setting.delete().where(Setting.key == SETUP_NONCE_KEY).execute()
+    return bool(used)
 
 
 def complete_setup(code: str, username: str, password: str) -> User:

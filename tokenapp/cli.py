@@ -79,7 +79,8 @@ def serve_command(bind, workers, threads, certfile, keyfile):
     with db.database.connection_context():
         db.migrate()
         needs_setup = accounts.setup_needed()
-        code = accounts.new_setup_code() if needs_setup else None
+        # Another node (or an earlier start) may have printed a code: reuse it.
+        code = accounts.current_setup_code() if needs_setup else None
     scheme = "https" if certfile else "http"
     host = bind.rsplit(":", 1)[0].strip("[]")
     port = bind.rsplit(":", 1)[-1]
