@@ -160,3 +160,11 @@ def test_no_banner_without_expiring_tokens(client, auth, ctx, make_user, make_to
     make_token(user=user, days=30)
     auth.login("alice")
     assert "expires within 7 days" not in client.get("/").get_data(as_text=True)
+
+
+def test_regenerating_with_a_new_expiry_rearms_the_notices(hooked, clock, make_token, receiver):
+    credential, _ = make_token(user=hooked, days=5)
+    assert notices.notify_expiring() == 1
+    lifecycle.regenerate(credential, expires_at=lifecycle.expiry(6))
+    assert notices.notify_expiring() == 1
+    assert _thresholds(receiver) == [7, 7]

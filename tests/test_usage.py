@@ -178,3 +178,13 @@ def test_usage_partial_renders_for_any_credential(
     with app.test_request_context():
         page = render_template_string('{% include "partials/usage_chart.html" %}', credential=key)
     assert "<svg" in page and "0 requests in the last 7 days" in page
+
+
+def test_token_page_shows_the_usage_chart(client, auth, timed, make_user, make_token):
+    user = make_user("alice")
+    credential, secret = make_token(user=user)
+    client.get(VERIFY, headers=bearer(secret))
+    auth.login("alice")
+    page = client.get(f"/tokens/{credential.id}").get_data(as_text=True)
+    assert "<svg" in page and "1 request in the last 7 days" in page
+    assert "<rect" in page and "style=" not in page.split("<svg")[1].split("</svg>")[0]

@@ -13,6 +13,7 @@ from . import credentials
 from .clock import now
 from .db import database
 from .models import Credential
+from .models import ExpiryNotice
 from .models import Project
 from .models import Secret
 from .models import User
@@ -109,6 +110,8 @@ def regenerate(
         if expires_at is not False:
             credential.expires_at = expires_at
             credential.save(only=[Credential.expires_at])
+            # A new expiry re-arms the 7- and 1-day notices (tokenapp.notices).
+            ExpiryNotice.delete().where(ExpiryNotice.credential == credential.id).execute()
         secret = _add_secret(credential)
         audit.record(
             "credential.regenerate",
