@@ -91,6 +91,8 @@ def text(low: int, high: int) -> Checker:
         # The length is the one sent (as the OpenAPI maxLength says); blank is refused.
         if not low <= len(value) <= high or not value.strip():
             raise ValueError(f"Must be {low} to {high} characters, not all blank.")
+        if "\x00" in value:  # PostgreSQL text cannot hold NUL
+            raise ValueError("Must not contain NUL characters.")
         return value.strip()
 
     return check

@@ -9,8 +9,8 @@ from ..scopes import Catalogue
 
 SERVER_FIELDS = ("id", "created_at", "updated_at", "created_by")
 
-# What `validation.text` accepts: 1 to N characters, not all whitespace.
-NOT_BLANK = r"\S"
+# What `validation.text` accepts: 1 to N characters, not all whitespace, no NUL.
+NOT_BLANK = r"^[^\u0000]*[^\u0000\s][^\u0000]*$"
 
 
 def ref(name: str) -> dict:
