@@ -114,3 +114,20 @@ def test_scan_of_a_clean_tree_exits_zero(runner, tmp_path):
     (tmp_path / "a.txt").write_text("nothing to see: tkp_short and tke_\n")
     result = runner.invoke(args=["scan", str(tmp_path)])
     assert result.exit_code == 0 and result.stdout == ""
+
+
+def test_scan_without_tokenapp_tables_says_unknown(tmp_path, monkeypatch):
+    from tokenapp import create_app
+    from tokenapp import db
+
+    monkeypatch.setenv("TOKENAPP_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"})
+    leak = tmp_path / "leak.txt"
+    leak.write_text(credentials.mint("pat") + "\n")
+    try:
+        result = app.test_cli_runner().invoke(args=["scan", str(leak)])
+    finally:
+        db.database.close_all()
+    assert result.exit_code == 0, result.output
+    assert "no tokenapp tables" in result.output
+    assert result.stdout.strip().endswith(")") and " unknown (" in result.stdout

@@ -352,6 +352,8 @@ def scan_command(paths, revoke):
     from . import scan
 
     with db.database.connection_context():
+        if not scan.has_schema():
+            say("This database has no tokenapp tables (tokenapp init?): states are unknown.")
         findings = scan.scan(paths, revoke=revoke)
     for finding in findings:
         click.echo(str(finding))

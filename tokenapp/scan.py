@@ -102,8 +102,14 @@ def classify(secret: str) -> tuple[str, Credential | None]:
     return "live", credential
 
 
+def has_schema() -> bool:
+    """False when the database has no tokenapp tables (then every secret is unknown)."""
+    return Secret.table_exists()
+
+
 def scan(paths: Iterable[str], *, revoke: bool = False) -> list[Finding]:
     """Findings in file order; with revoke, every live credential found is revoked."""
+    known = has_schema()
     findings = []
     seen: dict[str, tuple[str, Credential | None, bool]] = {}
     for path in files(paths):
@@ -113,7 +119,7 @@ def scan(paths: Iterable[str], *, revoke: bool = False) -> list[Finding]:
                 state, credential, revoked_now = seen[secret]
                 findings.append(_finding(path, number, parsed, state, credential, revoked_now))
                 continue
-            state, credential = classify(secret)
+            state, credential = classify(secret) if known else ("unknown", None)
             revoked_now = revoke and state == "live"
             if revoked_now:
                 lifecycle.revoke(credential, system=SYSTEM_ACTOR)
