@@ -2,6 +2,8 @@
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import Flask
 from peewee import DatabaseProxy
@@ -71,6 +73,28 @@ def _open() -> None:
 def _close(exc: BaseException | None) -> None:
     if not database.is_closed():
         database.close()
+
+
+@contextmanager
+def counter_transaction() -> Iterator[None]:
+    """A transaction whose commit need not survive power loss: counters, not records.
+
+    Rate windows, usage counts and last_used may lose their last second in a
+    power cut; skipping the fsync keeps them off the request's critical path.
+    Every acknowledged record (users, credentials, documents) still commits
+    with the full guarantee.
+    """
+    if is_sqlite():
+        database.execute_sql("PRAGMA synchronous = NORMAL")
+        try:
+            with database.atomic():
+                yield
+        finally:
+            database.execute_sql(f"PRAGMA synchronous = {SQLITE_PRAGMAS['synchronous']}")
+    else:
+        with database.atomic():
+            database.execute_sql("SET LOCAL synchronous_commit TO OFF")
+            yield
 
 
 def migrate() -> list[str]:

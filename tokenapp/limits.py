@@ -17,7 +17,7 @@ from flask import g
 
 from .auth import Principal
 from .clock import now
-from .db import database
+from .db import counter_transaction
 from .errors import Problem
 from .models import RateWindow
 
@@ -101,22 +101,20 @@ def _hit_redis(client, credential_id: uuid.UUID, start: datetime.datetime) -> in
 
 
 def _hit_database(credential_id: uuid.UUID, start: datetime.datetime) -> int:
-    # The unique index makes the upsert atomic across workers and nodes; the
-    # read-back in the same transaction sees this request's own increment.
-    with database.atomic():
-        (
+    # The unique index makes the upsert atomic across workers and nodes, and
+    # RETURNING hands back this request's own count in the same statement.
+    with counter_transaction():
+        count = (
             RateWindow.insert(credential=credential_id, window_start=start, count=1)
             .on_conflict(
                 conflict_target=[RateWindow.credential, RateWindow.window_start],
                 update={RateWindow.count: RateWindow.count + 1},
             )
+            .returning(RateWindow.count)
+            .tuples()
             .execute()
         )
-        count = (
-            RateWindow.select(RateWindow.count)
-            .where((RateWindow.credential == credential_id) & (RateWindow.window_start == start))
-            .scalar()
-        )
+        count = next(iter(count))[0]
         if count == 1:
             # First request of a new window: old windows of this credential are spent.
             (

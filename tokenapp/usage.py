@@ -19,6 +19,7 @@ from peewee import EXCLUDED
 
 from .auth import Principal
 from .clock import now
+from .db import counter_transaction
 from .db import database
 from .models import Credential
 from .models import Usage
@@ -43,14 +44,15 @@ def touch(principal: Principal) -> None:
     if _last_written.get(principal.credential_id) == minute:
         return
     _last_written[principal.credential_id] = minute
-    (
-        Credential.update(last_used=minute)
-        .where(
-            (Credential.id == principal.credential_id)
-            & (Credential.last_used.is_null() | (Credential.last_used < minute))
+    with counter_transaction():
+        (
+            Credential.update(last_used=minute)
+            .where(
+                (Credential.id == principal.credential_id)
+                & (Credential.last_used.is_null() | (Credential.last_used < minute))
+            )
+            .execute()
         )
-        .execute()
-    )
 
 
 def _count(credential_id: uuid.UUID, hour: datetime.datetime) -> None:
@@ -96,7 +98,7 @@ def _write(batch: dict[tuple[uuid.UUID, datetime.datetime], int]) -> int:
     if opened:
         database.connect()
     try:
-        with database.atomic():
+        with counter_transaction():
             # A credential deleted since it was counted would fail the whole batch.
             ids = {credential_id for credential_id, _ in batch}
             live = {
