@@ -194,7 +194,7 @@ def _responses(status: int, schema, errors) -> dict:
     if status == 204 and errors == (422,):  # auth/check answers for nginx with the user
         ok["headers"] = {"X-Auth-User": {"schema": {"type": "string"}, "required": True}}
     answers = {str(status): ok}
-    codes = (503,) if errors == "public" else sorted({*AUTH, *errors})
+    codes = (414, 503) if errors == "public" else sorted({*AUTH, *errors, 414})
     for code in codes:
         answers[str(code)] = {"$ref": f"#/components/responses/{code}"}
     return answers
@@ -247,6 +247,11 @@ def build_spec() -> dict:
     responses = {str(c): {"description": t, "content": problem} for c, t in ERROR_TEXT.items()}
     responses["401"]["headers"] = {"WWW-Authenticate": {**challenge, "required": True}}
     responses["403"]["headers"] = {"WWW-Authenticate": challenge}
+    # gunicorn answers this one itself, before the app, with its own HTML page.
+    responses["414"] = {
+        "description": "The request line is over the server's limit (gunicorn: 4094 bytes).",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
     responses["429"]["headers"] = {"Retry-After": {"schema": {"type": "string"}, "required": True}}
     return {
         "openapi": "3.1.0",
