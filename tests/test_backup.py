@@ -30,14 +30,14 @@ def _writer(app, project_id, user_id, stop, written, errors, limit_s=10.0):
         with app.app_context(), db.database.connection_context():
             while not stop.is_set() and time.monotonic() < deadline:
                 with db.database.atomic():
-                    for _ in range(5):
+                    for offset in range(5):
                         Document.create(
                             project=project_id,
                             collection="dashboards",
-                            body={"n": written[0], "pad": "x" * 200},
+                            body={"n": written[0] + offset, "pad": "x" * 200},
                             created_by=user_id,
                         )
-                        written[0] += 1
+                written[0] += 5  # committed
     except Exception as exc:  # noqa: BLE001  (reported by the test)
         errors.append(exc)
 
