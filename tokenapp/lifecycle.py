@@ -93,20 +93,17 @@ def regenerate(
     """
     moment = now()
     with database.atomic():
-        old = Secret.select().where(
-            (Secret.credential == credential.id)
-            & (Secret.expires_at.is_null() | (Secret.expires_at > moment))
-        )
-        if grace_days:
-            until = moment + datetime.timedelta(days=grace_days)
-            (
-                Secret.update(expires_at=until)
-                .where(Secret.id.in_(old.select(Secret.id)) & Secret.expires_at.is_null())
-                .execute()
+        until = moment + datetime.timedelta(days=grace_days)
+        # Old secrets keep their rows (so `scan` can still name them) but stop
+        # at `until`; one already ending sooner keeps its earlier end.
+        (
+            Secret.update(expires_at=until, clear=None)
+            .where(
+                (Secret.credential == credential.id)
+                & (Secret.expires_at.is_null() | (Secret.expires_at > until))
             )
-            Secret.update(clear=None).where(Secret.credential == credential.id).execute()
-        else:
-            Secret.delete().where(Secret.credential == credential.id).execute()
+            .execute()
+        )
         if expires_at is not False:
             credential.expires_at = expires_at
             credential.save(only=[Credential.expires_at])

@@ -34,7 +34,7 @@ class Finding:
     line: int
     kind: str
     hint: str
-    state: str  # live, revoked, expired, unknown
+    state: str  # live, revoked, expired, replaced, unknown
     credential_id: uuid.UUID | None
     revoked_now: bool = False
 
@@ -98,7 +98,7 @@ def classify(secret: str) -> tuple[str, Credential | None]:
     if credential.expires_at is not None and credential.expires_at <= moment:
         return "expired", credential
     if row.expires_at is not None and row.expires_at <= moment:
-        return "expired", credential
+        return "replaced", credential  # regenerated; this secret's grace has ended
     return "live", credential
 
 

@@ -84,6 +84,8 @@ def serve(app: Flask, *, bind: str, workers: int, certfile=None, keyfile=None, t
             "forwarded_allow_ips": "",
             "timeout": 60,
             "graceful_timeout": 10,
+            # gunicorn 27's control socket is one per user: servers would steal each other's.
+            "control_socket_disable": True,
         },
     )
     # `tokenapp serve` runs inside the CLI's app context. Forked sync workers would

@@ -3,11 +3,14 @@
 import ipaddress
 
 from flask import Flask
+from flask import Request
 from flask import Response
 from flask import request
+from flask.sessions import NullSession
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+API_PREFIX = "/api/"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -36,6 +39,18 @@ class TrustedProxies:
 
 
 class SessionInterface(SecureCookieSessionInterface):
+    def open_session(self, app: Flask, request: Request):
+        # The API never reads the session cookie: a browser's sign-in cannot
+        # authorise an API call, and a cross-site request has nothing to borrow.
+        if request.path.startswith(API_PREFIX):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session, response: Response) -> None:
+        if isinstance(session, NullSession):
+            return
+        super().save_session(app, session, response)
+
     # Secure cookies whenever the request came over HTTPS (directly or via a trusted proxy).
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
