@@ -5,12 +5,14 @@ import ipaddress
 from flask import Flask
 from flask import Request
 from flask import Response
+from flask import abort
 from flask import request
 from flask.sessions import NullSession
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 API_PREFIX = "/api/"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -70,7 +72,17 @@ def security_headers(response: Response) -> Response:
     return response
 
 
+def refuse_nul() -> None:
+    """NUL never belongs in a path, query or form value; PostgreSQL cannot even store it."""
+    values = [request.path, *request.args.values()]
+    if request.method == "POST" and request.mimetype in FORM_TYPES:
+        values.extend(request.form.values())
+    if any("\x00" in value for value in values):
+        abort(400, "NUL characters are not allowed in paths, query strings or form fields.")
+
+
 def init_app(app: Flask) -> None:
     app.wsgi_app = TrustedProxies(app.wsgi_app, app.config["TRUSTED_PROXIES"])
     app.session_interface = SessionInterface()
+    app.before_request(refuse_nul)
     app.after_request(security_headers)
