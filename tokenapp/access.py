@@ -13,6 +13,7 @@ from flask import g
 
 from .auth import Principal
 from .auth import challenge
+from .db import Prepared
 from .errors import Problem
 from .models import Membership
 from .models import Project
@@ -72,16 +73,30 @@ class Access:
     role: str
 
 
+_membership = Prepared(
+    lambda slug, user_id: (
+        Project.select(Project.id, Membership.role)
+        .join(Membership)
+        .where((Project.slug == slug) & (Membership.user == user_id))
+    ),
+    "slug",
+    "user_id",
+)
+
+
 def project_for(principal: Principal, slug: str) -> Access:
-    """The project the principal may see, or 404 (never reveals others exist)."""
-    project = Project.get_or_none(Project.slug == slug)
-    if project is not None:
-        if principal.is_project_key:
-            role = principal.role if project.id == principal.project_id else None
-        else:
-            role = Membership.role_of(principal.user_id, project.id)
-        if role is not None:
-            return Access(project, role)
+    """The project the principal may see, or 404 (never reveals others exist).
+
+    A project key already knows its project and role (auth looked them up);
+    a PAT costs one query for the project and the user's role in it.
+    """
+    if principal.is_project_key:
+        if slug == principal.project_slug:
+            return Access(Project(id=principal.project_id, slug=slug), principal.role)
+    else:
+        row = _membership.first(slug=slug, user_id=principal.user_id)
+        if row is not None:
+            return Access(Project(id=row["id"], slug=slug), row["role"])
     raise Problem(404, "Not Found", f"No project {slug!r} visible to this credential.")
 
 

@@ -16,7 +16,7 @@ from peewee import JOIN
 
 from . import credentials
 from .clock import now
-from .db import database
+from .db import Prepared
 from .errors import Problem
 from .models import Credential
 from .models import Membership
@@ -26,6 +26,7 @@ from .models import User
 
 REALM = 'Bearer realm="tokenapp"'
 SCHEMES = ("bearer", "loco")
+LOOPBACK = frozenset({"127.0.0.1", "::1"})  # the common case, before parsing the address
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def authenticate(request: Request) -> Principal:
         parsed = credentials.parse(secret)
     except credentials.MalformedSecret:
         raise unauthorized("The credential is not a valid tokenapp secret.") from None
-    row = _lookup(parsed.digest)
+    row = _lookup.first(digest=parsed.digest)
     if (
         row is None
         or row["kind"] != parsed.kind
@@ -120,36 +121,27 @@ def authenticate(request: Request) -> Principal:
     return _principal(row, request)
 
 
-# The lookup's columns, as (key in the row dict, field that converts the value).
-_COLUMNS = (
-    ("digest", Secret.digest),
-    ("secret_expires_at", Secret.expires_at),
-    ("id", Credential.id),
-    ("kind", Credential.kind),
-    ("scopes", Credential.scopes),
-    ("project", Credential.project),
-    ("expires_at", Credential.expires_at),
-    ("revoked_at", Credential.revoked_at),
-    ("ip_allowlist", Credential.ip_allowlist),
-    ("rate_limit", Credential.rate_limit),
-    ("user_id", User.id),
-    ("username", User.username),
-    ("is_active", User.is_active),
-    ("role", Membership.role),
-    ("project_slug", Project.slug),
-)
-_PLACEHOLDER = "\x00digest"
-# SQL text and parameters per database class (the dialect decides quoting and
-# placeholders). Building the query costs more than running it: profiled in
-# bench/results.md, so it is compiled once per process.
-_compiled: dict[type, tuple[str, list]] = {}
-
-
-def _lookup_query(digest: str):
+def _lookup_query(digest):
     # One indexed query: the secret, its credential, its user and, for project
     # keys, the member's current role (a removed member's keys stop at once).
     return (
-        Secret.select(*(field.alias(key) for key, field in _COLUMNS))
+        Secret.select(
+            Secret.digest,
+            Secret.expires_at.alias("secret_expires_at"),
+            Credential.id,
+            Credential.kind,
+            Credential.scopes,
+            Credential.project,
+            Credential.expires_at,
+            Credential.revoked_at,
+            Credential.ip_allowlist,
+            Credential.rate_limit,
+            User.id.alias("user_id"),
+            User.username,
+            User.is_active,
+            Membership.role,
+            Project.slug.alias("project_slug"),
+        )
         .join(Credential)
         .join(User)
         .switch(Credential)
@@ -165,20 +157,7 @@ def _lookup_query(digest: str):
     )
 
 
-def _lookup(digest: str) -> dict | None:
-    kind = type(database.obj)
-    compiled = _compiled.get(kind)
-    if compiled is None:
-        compiled = _compiled[kind] = _lookup_query(_PLACEHOLDER).sql()
-    sql, template = compiled
-    params = [digest if value == _PLACEHOLDER else value for value in template]
-    row = database.execute_sql(sql, params).fetchone()
-    if row is None:
-        return None
-    return {
-        key: None if value is None else field.python_value(value)
-        for (key, field), value in zip(_COLUMNS, row, strict=True)
-    }
+_lookup = Prepared(_lookup_query, "digest")
 
 
 def _principal(row: dict, request: Request) -> Principal:
@@ -226,7 +205,7 @@ def _address_allowed(address: str | None, allowlist: list[str]) -> bool:
 
 def _require_transport(request: Request) -> None:
     """Credentials travel over HTTPS, except from loopback or when allowed."""
-    if request.is_secure or current_app.config["ALLOW_HTTP"]:
+    if request.is_secure or current_app.config["ALLOW_HTTP"] or request.remote_addr in LOOPBACK:
         return
     try:
         if ipaddress.ip_address(request.remote_addr or "").is_loopback:

@@ -18,6 +18,7 @@ from ..access import require
 from ..accounts import find_user
 from ..auth import Principal
 from ..clock import now
+from ..db import Prepared
 from ..errors import Problem
 from ..errors import invalid
 from ..models import ROLES
@@ -61,11 +62,12 @@ def list_projects():
 @bp.get("/projects/<project>")
 def get_project(project: str):
     access = project_for(g.principal, project)
+    row = Project.get_by_id(access.project.id)
     return jsonify(
-        slug=access.project.slug,
-        name=access.project.name,
+        slug=row.slug,
+        name=row.name,
         role=access.role,
-        created_at=timestamp(access.project.created_at),
+        created_at=timestamp(row.created_at),
     )
 
 
@@ -208,15 +210,31 @@ def _record_run(flow_id: str, trigger: str):
 
 def _documents(collection: str):
     return (
-        Document.select(Document, User.id, User.username)
+        Document.select(Document, User.username.alias("creator"))
         .join(User, JOIN.LEFT_OUTER)
         .where((Document.project == g.access.project) & (Document.collection == collection))
+        .objects()
     )
 
 
 def _document(row: Document) -> dict:
-    creator = row.created_by.username if row.created_by_id else None
-    return document(row, creator)
+    return document(row, row.creator)
+
+
+_one_document = Prepared(
+    lambda project, collection, doc_id: (
+        Document.select(*Document._meta.sorted_fields, User.username.alias("creator"))
+        .join(User, JOIN.LEFT_OUTER)
+        .where(
+            (Document.project == project)
+            & (Document.collection == collection)
+            & (Document.id == doc_id)
+        )
+    ),
+    "project",
+    "collection",
+    "doc_id",
+)
 
 
 def _find(collection: str, doc_id: str) -> Document:
@@ -224,10 +242,15 @@ def _find(collection: str, doc_id: str) -> Document:
         key = uuid.UUID(doc_id)
     except ValueError:
         key = None
-    row = key and _documents(collection).where(Document.id == key).first()
+    row = key and _one_document.first(
+        project=g.access.project.id, collection=collection, doc_id=key.hex
+    )
     if not row:
         raise Problem(404, "Not Found", f"No document {doc_id!r} in {collection}.")
-    return row
+    creator = row.pop("creator")
+    doc = Document(**row)
+    doc.creator = creator
+    return doc
 
 
 def _document_body() -> dict:
@@ -262,7 +285,7 @@ def _save(doc: Document, body: dict):
 
 
 def _created(doc: Document):
-    doc = _documents(doc.collection).where(Document.seq == doc.seq).first()
+    doc.creator = g.principal.username
     response = jsonify(_document(doc))
     response.status_code = 201
     response.headers["Location"] = (
