@@ -74,10 +74,11 @@ def security_headers(response: Response) -> Response:
 
 def refuse_nul() -> None:
     """NUL never belongs in a path, query or form value; PostgreSQL cannot even store it."""
-    values = [request.path, *request.args.values()]
-    if request.method == "POST" and request.mimetype in FORM_TYPES:
-        values.extend(request.form.values())
-    if any("\x00" in value for value in values):
+    # In a query string NUL can only arrive percent-encoded: check the raw bytes.
+    found = "\x00" in request.path or b"%00" in request.query_string
+    if not found and request.method == "POST" and request.mimetype in FORM_TYPES:
+        found = any("\x00" in value for value in request.form.values())
+    if found:
         abort(400, "NUL characters are not allowed in paths, query strings or form fields.")
 
 
