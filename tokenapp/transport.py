@@ -58,17 +58,27 @@ class SessionInterface(SecureCookieSessionInterface):
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
 
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
+NO_STORE = ("Cache-Control", "no-store")
+
+
 def security_headers(response: Response) -> Response:
-    headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    # One pass over what the view set (a page may widen its own CSP); Headers.setdefault
+    # raises and catches a KeyError per missing header, which showed in the verify profile.
+    present = {name.lower() for name, _ in response.headers}
+    wanted = list(SECURITY_HEADERS)
     if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if request.path.startswith("/api/") or response.mimetype == "text/html":
-        headers.setdefault("Cache-Control", "no-store")
+        wanted.append(HSTS)
+    if request.path.startswith(API_PREFIX) or response.mimetype == "text/html":
+        wanted.append(NO_STORE)
+    response.headers.extend([pair for pair in wanted if pair[0].lower() not in present])
     return response
 
 
