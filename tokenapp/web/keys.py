@@ -24,6 +24,7 @@ from ..models import Membership
 from ..models import Project
 from ..projects import membership_of
 from . import bp
+from . import once
 from .token_forms import ConfirmForm
 from .token_forms import KeyForm
 from .token_forms import RegenerateKeyForm
@@ -126,6 +127,8 @@ def create_key(slug: str):
     form = KeyForm()
     if not form.validate():
         return _page(membership, form=form, status=422)
+    if not once.claim(form.once.data, f"key:{slug}"):
+        return once.already_done("web.project_keys", slug=slug)
     credential, secret = lifecycle.issue(
         form.kind.data, current_user, form.label.data, project=membership.project
     )
@@ -146,6 +149,8 @@ def regenerate_key(slug: str, key_id: str):
     if not form.validate():
         flash("; ".join(form.grace.errors or ["The form expired; try again."]), "error")
         return redirect(url_for("web.project_keys", slug=slug), 303)
+    if not once.claim(form.once.data, f"key:{credential.id}"):
+        return once.already_done("web.project_keys", slug=slug)
     grace = (form.grace.data or 0) if credential.kind == "full" else 0
     secret = lifecycle.regenerate(credential, grace_days=grace, actor=current_user)
     if credential.kind == "export":

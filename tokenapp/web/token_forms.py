@@ -21,6 +21,7 @@ from wtforms.validators import ValidationError
 
 from ..lifecycle import MAX_GRACE_DAYS
 from ..scopes import Catalogue
+from .once import OnceField
 
 NONE = "none"
 FULL = "full"  # the bare scope: the form cannot send an empty radio value
@@ -39,6 +40,7 @@ def _strip(value):
 
 
 class KeyForm(FlaskForm):
+    once = OnceField()
     kind = RadioField(
         "Kind",
         choices=[
@@ -60,6 +62,7 @@ class KeyForm(FlaskForm):
 
 
 class RegenerateKeyForm(FlaskForm):
+    once = OnceField()
     grace = IntegerField(
         "Keep the old secret working for (days)",
         default=0,
@@ -180,6 +183,8 @@ def token_form(catalogue: Catalogue, *, with_expiry: bool, **kwargs) -> FlaskFor
         ),
         **picker.fields(),
     }
+    if with_expiry:  # creating: the response reveals a secret
+        attrs["once"] = OnceField()
 
     def validate(self, extra_validators=None):
         ok = FlaskForm.validate(self, extra_validators)
@@ -197,6 +202,7 @@ def token_form(catalogue: Catalogue, *, with_expiry: bool, **kwargs) -> FlaskFor
 
 
 class RegenerateTokenForm(ExpiryMixin, FlaskForm):
+    once = OnceField()
     grace = IntegerField(
         "Keep the old secret working for (days)",
         default=0,

@@ -24,6 +24,7 @@ from ..models import Credential
 from ..models import expires_soon
 from ..scopes import OPERATIONS
 from . import bp
+from . import once
 from .token_forms import ConfirmForm
 from .token_forms import RegenerateTokenForm
 from .token_forms import token_form
@@ -69,6 +70,8 @@ def create_token():
     if not form.validate_on_submit():
         status = 422 if form.is_submitted() else 200
         return render_template("tokens/new.html", form=form), status
+    if not once.claim(form.once.data, "token:new"):
+        return once.already_done("web.list_tokens")
     credential, secret = lifecycle.issue(
         "pat",
         current_user,
@@ -138,6 +141,8 @@ def regenerate_token(token_id: str):
     form = RegenerateTokenForm()
     if not form.validate():
         return _detail(credential, regenerate_form=form, status=422)
+    if not once.claim(form.once.data, f"token:{credential.id}"):
+        return once.already_done("web.show_token", token_id=credential.id)
     secret = lifecycle.regenerate(
         credential,
         expires_at=lifecycle.expiry(form.expiration_days()),

@@ -1,0 +1,78 @@
+"""A reload of the page that shows a new secret must not mint another one."""
+
+import re
+
+import pytest
+
+from tokenapp.models import Credential
+from tokenapp.models import Secret
+
+HIDDEN = re.compile(r'name="(csrf_token|once)" type="hidden" value="([^"]+)"')
+SECRET = re.compile(r"tk[fp]_[0-9A-Za-z]{30,}")
+
+
+def form_fields(client, page: str, action: str) -> dict:
+    """The hidden fields of the form on `page` that posts to `action`, as a browser sends them."""
+    html = client.get(page).get_data(as_text=True)
+    start = html.index(f'action="{action}"')
+    end = html.index("</form>", start)
+    return dict(HIDDEN.findall(html[start:end]))
+
+
+@pytest.fixture
+def member(make_user, make_project, auth):
+    user = make_user()
+    project = make_project(owner=user)
+    assert auth.login(user.username).status_code in (302, 303)
+    return user, project
+
+
+def test_resending_the_create_key_form_makes_one_key(client, member):
+    user, project = member
+    page = f"/projects/{project.slug}/keys"
+    data = dict(form_fields(client, page, page), kind="full", label="deploy")
+    first = client.post(page, data=data)
+    assert first.status_code == 201 and SECRET.search(first.get_data(as_text=True))
+    again = client.post(page, data=data)
+    assert again.status_code == 303
+    assert not SECRET.search(client.get(again.location).get_data(as_text=True))
+    assert Credential.select().where(Credential.kind == "full").count() == 1
+
+
+def test_resending_the_regenerate_form_rotates_once(client, member, make_key):
+    user, project = member
+    key, _ = make_key(project, user, "full")
+    page = f"/projects/{project.slug}/keys"
+    action = f"{page}/{key.id}/regenerate"
+    data = dict(form_fields(client, page, action), grace="0")
+    assert client.post(action, data=data).status_code == 200
+    digest = Secret.select(Secret.digest).where(Secret.expires_at.is_null()).scalar()
+    assert client.post(action, data=data).status_code == 303
+    assert Secret.select(Secret.digest).where(Secret.expires_at.is_null()).scalar() == digest
+
+
+def test_one_page_regenerates_two_keys(client, member, make_key):
+    """Every key's form on a page shares a nonce; each key is its own claim."""
+    user, project = member
+    first, _ = make_key(project, user, "full")
+    second, _ = make_key(project, user, "full")
+    page = f"/projects/{project.slug}/keys"
+    data = dict(form_fields(client, page, f"{page}/{first.id}/regenerate"), grace="0")
+    assert client.post(f"{page}/{first.id}/regenerate", data=data).status_code == 200
+    assert client.post(f"{page}/{second.id}/regenerate", data=data).status_code == 200
+
+
+def test_resending_the_create_token_form_makes_one_token(client, member):
+    data = dict(
+        form_fields(client, "/tokens/new", "/tokens/new"),
+        note="ci",
+        scope_dashboard="view",
+        expiry="30",
+        custom_days="",
+    )
+    first = client.post("/tokens/new", data=data)
+    assert first.status_code == 201, first.get_data(as_text=True)
+    again = client.post("/tokens/new", data=data)
+    assert again.status_code == 303
+    assert "already submitted" in client.get(again.location).get_data(as_text=True)
+    assert Credential.select().where(Credential.kind == "pat").count() == 1

@@ -1,0 +1,45 @@
+"""One-use forms: a POST that reveals a secret acts once, however often it is sent.
+
+The page that shows a new secret is the response to the POST that made it
+(the secret is never stored). A reload re-sends that POST; without this it
+would mint yet another secret. Each such form carries a nonce; the session
+remembers the last nonces used (a nonce is not a secret, so a signed cookie
+is a fine place for it). A form sent without one acts as before, so scripted
+clients keep working.
+"""
+
+import secrets
+
+from flask import flash
+from flask import redirect
+from flask import session
+from flask import url_for
+from wtforms import HiddenField
+
+SESSION_KEY = "used_forms"
+REMEMBERED = 32
+ALREADY_DONE = (
+    "This form was already submitted; the secret it made was shown once and cannot be shown again."
+)
+
+
+class OnceField(HiddenField):
+    def __init__(self, **kwargs):
+        super().__init__(default=lambda: secrets.token_urlsafe(16), **kwargs)
+
+
+def claim(nonce: str | None, target: str = "") -> bool:
+    """True the first time (nonce, target) is seen in this session; False after."""
+    if not nonce:
+        return True
+    mark = f"{target}:{nonce}"
+    used = session.get(SESSION_KEY, [])
+    if mark in used:
+        return False
+    session[SESSION_KEY] = [*used, mark][-REMEMBERED:]
+    return True
+
+
+def already_done(endpoint: str, **values):
+    flash(ALREADY_DONE, "warning")
+    return redirect(url_for(endpoint, **values), 303)
