@@ -1,0 +1,179 @@
+"""The whole journey in a real browser: Debian's Chromium driven by Playwright,
+against `tokenapp serve` (gunicorn, 2 workers) on a fresh SQLite instance.
+
+Screenshots go to test-artifacts/ (the key page and the token pages).
+"""
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from deploy_support import Server
+from deploy_support import clean_env
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+PASSWORD = "correct horse battery staple"
+SECRET = re.compile(r"tk[efp]_[0-9A-Za-z]{36}")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="no /usr/bin/chromium (make test installs it)"
+    ),
+    pytest.mark.skipif(
+        os.environ.get("TOKENAPP_TEST_BACKEND") == "postgresql",
+        reason="the browser journey runs once, in the SQLite pass: the pages do not change "
+        "with the database",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("browser")
+    tokenapp = [
+        sys.executable,
+        "-c",
+        "from tokenapp.cli import main; main()",
+        "serve",
+        "--workers",
+        "2",
+    ]
+    env = clean_env(TOKENAPP_INSTANCE_PATH=str(folder / "instance"))
+    with Server(tokenapp, env=env, cwd=folder, log=folder / "server.log") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    origin = f"http://127.0.0.1:{server.port}"
+    context = browser.new_context(base_url=origin, viewport={"width": 1200, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)
+    page = context.new_page()
+    page.problems = []
+    page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
+    page.on("pageerror", lambda e: page.problems.append(str(e)))
+    page.on("request", lambda r: r.url.startswith(origin) or page.problems.append(r.url))
+    page.on("dialog", lambda dialog: dialog.accept())  # data-confirm
+    yield page
+    context.close()
+
+
+def verify(server, secret: str) -> tuple[int, dict]:
+    status, _, body = server.request(
+        "GET", "/api/v1/auth/verify", headers={"Authorization": f"Bearer {secret}"}
+    )
+    return status, (json.loads(body) if status == 200 else {})
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def secrets_on(page) -> set[str]:
+    values = page.eval_on_selector_all("input.secret", "els => els.map(e => e.value)")
+    return set(SECRET.findall(page.content() + " ".join(values)))
+
+
+def test_setup_sign_in_and_create_a_project(page, server):
+    page.goto("/")
+    assert page.url.endswith("/setup")
+    page.get_by_label("Setup code").fill(server.setup_code())
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Confirm").fill(PASSWORD)
+    page.get_by_role("button", name="Create the administrator").click()
+    page.get_by_label("Slug").fill("acme")
+    page.get_by_label("Name").fill("Acme")
+    page.get_by_role("button", name="Create project").click()
+    assert page.get_by_role("heading", name=re.compile("Acme")).count()
+
+
+def test_key_page_export_key_copy_and_full_key_once(page, server):
+    page.goto("/projects/acme/keys")
+    page.get_by_label("Label").fill("deploy")
+    page.get_by_label("Export key (read only)").check()
+    page.get_by_role("button", name="Create key").click()
+    export = page.locator("input.secret").first.input_value()
+    assert export.startswith("tke_")
+    page.get_by_role("button", name="Copy").first.click()
+    assert page.evaluate("navigator.clipboard.readText()") == export
+    assert verify(server, export)[0] == 200
+
+    page.get_by_label("Label").fill("ci writer")
+    page.get_by_label("Full access key").check()
+    page.get_by_role("button", name="Create key").click()
+    full = {s for s in secrets_on(page) if s.startswith("tkf_")}
+    assert len(full) == 1
+    assert page.get_by_text("cannot be shown again").count()
+    shot(page, "key-page-new-full-key.png")
+    (full_secret,) = full
+    assert verify(server, full_secret)[0] == 200
+
+    page.reload()  # re-sends the POST: the one-use form refuses to mint another key
+    assert full_secret not in secrets_on(page)
+    page.goto("/projects/acme/keys")
+    assert full_secret not in secrets_on(page)
+    assert export in secrets_on(page)  # export keys stay visible
+    assert page.get_by_role("cell", name="ci writer", exact=True).count() == 1
+    shot(page, "key-page.png")
+
+
+def test_token_create_regenerate_delete(page, server):
+    page.goto("/tokens/new")
+    page.get_by_label("Note").fill("grafana")
+    page.locator('input[name="scope_dashboard"][value="view"]').check()
+    page.locator('input[name="scope_automation"][value="manage"]').check()
+    page.locator('input[name="expiry"][value="30"]').check()
+    page.get_by_role("button", name="Create token").click()
+    (token,) = secrets_on(page)
+    shot(page, "token-created.png")
+    status, body = verify(server, token)
+    assert status == 200
+    assert body["credential"]["scopes"] == ["automation:manage", "dashboard:view"]
+
+    page.get_by_role("link", name="I have copied it").click()
+    assert token not in secrets_on(page)
+    shot(page, "token-detail.png")
+    page.get_by_role("button", name="Regenerate").click()
+    (new_token,) = secrets_on(page)
+    assert new_token != token
+    assert verify(server, token)[0] == 401
+    assert verify(server, new_token)[0] == 200
+
+    page.goto("/tokens")
+    page.get_by_role("link", name="grafana").click()
+    page.get_by_role("button", name="Delete token").click()
+    assert page.get_by_text("revoked").count()
+    shot(page, "token-list.png")
+    assert verify(server, new_token)[0] == 401
+
+
+def test_log_out_and_no_asset_left_the_server(page):
+    page.get_by_role("button", name="Log out").click()
+    assert "/login" in page.url
+    assert page.problems == []
