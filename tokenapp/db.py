@@ -62,6 +62,11 @@ def connect(url: str):
     if scheme == "sqlite+pool":
         options["pragmas"] = SQLITE_PRAGMAS
         options["check_same_thread"] = False
+        # Transactions take the write lock when they begin. A deferred one that
+        # reads and then writes fails at once with "database is locked" when
+        # another worker committed in between: the busy timeout cannot save it
+        # (found by the fuzzer: two workers flushing usage counts).
+        options["lock_type"] = "IMMEDIATE"
     return db_url.connect(url, **options)
 
 
