@@ -12,6 +12,7 @@ from flask import jsonify
 from flask import render_template
 
 from .. import lifecycle
+from .. import projects
 from ..access import MEMBERS
 from ..access import catalogue
 from . import bp
@@ -46,9 +47,16 @@ def _query(name, description, schema):
             "schema": schema}  # fmt: skip
 
 
-PROJECT = _path("project", "The project's slug.")
+# The slug's own syntax (projects.SLUG): any other string is refused (404 or 403), and
+# NUL, which no slug holds, with a 400 before any lookup (transport.refuse_nul).
+SLUG = {"type": "string", "pattern": f"^{projects.SLUG.pattern}$"}
+PROJECT = _path("project", "The project's slug.", SLUG)
 TOKEN = _path("token_id", "The token's id.", {"type": "string", "format": "uuid"})
-USERNAME = _path("username", "A member's username.")
+USERNAME = _path(
+    "username",
+    "A member's username (case-insensitive).",
+    {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
+)
 DOC = _path("doc_id", "The document's id.", {"type": "string", "format": "uuid"})
 
 
@@ -163,7 +171,11 @@ SUMMARIES = {"healthz": "Liveness and database reachability; no credential."}
 def _parameters(spec) -> list[dict]:
     if spec == "check":
         return [
-            _query("project", "Project slug (default: a project key's own project).", {"type": "string"}),  # noqa: E501
+            _query(
+                "project",
+                "Project slug; empty or absent: a project key's own project.",
+                {"type": "string", "pattern": f"^(?:{projects.SLUG.pattern})?$"},
+            ),
             _query("scope", "The scope string the caller needs.", {"enum": catalogue().scope_strings}),  # noqa: E501
             {"name": "X-Original-Method", "in": "header", "required": False,
              "description": "The original request's method (nginx auth_request).",
