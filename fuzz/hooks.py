@@ -18,6 +18,30 @@ import schemathesis
 BIN = os.environ.get("BIN", ".venv/bin")
 
 
+def _parse_coverage_lambdas_early() -> None:
+    """Work around a CPython 3.11.7 bug in the fuzzer's own process, not in the app.
+
+    Deep in schemathesis' coverage walk, hypothesis parses the walker's source to
+    describe a filter lambda; ast.parse at that stack depth fails with "SystemError:
+    AST constructor recursion depth mismatch" (fixed in later CPython releases).
+    Parsing the same source here, at the top of the stack, fills hypothesis' cache
+    so the deep call never parses. Its own cache is per thread and schemathesis
+    runs its workers in threads: a plain dict, shared by all, takes its place.
+    """
+    import ast
+    import inspect
+
+    from hypothesis.internal import lambda_sources
+    from schemathesis.specs.openapi.coverage import _schema
+
+    lines = tuple(inspect.findsource(_schema)[0])
+    tree = ast.parse("".join(lines))
+    lambda_sources.AST_LAMBDAS_CACHE = {lines: lambda_sources.extract_all_lambdas(tree)}
+
+
+_parse_coverage_lambdas_early()
+
+
 def _works(token: str) -> bool:
     request = urllib.request.Request(  # noqa: S310 (the loopback URL run.sh built)
         os.environ["FUZZ_BASE_URL"] + "/api/v1/auth/verify",
