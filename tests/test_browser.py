@@ -173,6 +173,14 @@ def test_token_create_regenerate_delete(page, server):
     assert verify(server, new_token)[0] == 401
 
 
+def test_audit_log_shows_what_happened(page):
+    page.goto("/audit")
+    for action in ("login.success", "project.create", "credential.create", "credential.revoke"):
+        assert page.get_by_text(action).count(), action
+    assert not secrets_on(page)
+    shot(page, "audit.png")
+
+
 def test_log_out_and_no_asset_left_the_server(page):
     page.get_by_role("button", name="Log out").click()
     assert "/login" in page.url
