@@ -281,6 +281,18 @@ def test_a_token_cannot_create_a_longer_lived_token(client, make_token, alice, e
     assert "outlast" in assert_problem(response, 403)["detail"]
 
 
+def test_a_token_may_make_one_as_long_lived_as_itself_and_no_longer(
+    client, make_token, alice, app, clock
+):
+    app.config["CLOCK"] = clock
+    parent, secret = make_token(ALL_SCOPES, user=alice, days=30)
+    clock.advance(hours=5)  # "30 days" from now would end 5 hours after the parent
+    body = dict(VALID, expiration=30)
+    response = client.post(TOKENS, json=body, headers=bearer(secret))
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.get_json()["expiration"] == parent.expires_at.isoformat() + "Z"
+
+
 @pytest.mark.parametrize("expiration", [31, None])
 def test_a_token_cannot_regenerate_into_a_longer_lived_token(client, make_token, alice, expiration):
     _, secret = make_token(ALL_SCOPES, user=alice, days=30)

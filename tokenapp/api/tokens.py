@@ -4,6 +4,7 @@ A token manages only its own user's tokens, and only tokens its own scopes
 cover; it can never create or widen one beyond its own scopes or expiry.
 """
 
+import datetime
 import uuid
 
 from flask import g
@@ -26,6 +27,7 @@ from . import bp
 from .serializers import timestamp
 from .serializers import token
 
+ONE_DAY = datetime.timedelta(days=1)
 EXPIRATION = whole_number(1, 3650, nullable=True)
 GRACE = whole_number(0, lifecycle.MAX_GRACE_DAYS)
 RATE_LIMIT = whole_number(1, 100_000, nullable=True)
@@ -71,11 +73,17 @@ def _within_scopes(principal: Principal, scopes: list[str]) -> None:
         raise insufficient(principal, entity, op, "scope")
 
 
-def _within_expiry(principal: Principal, days: int | None) -> None:
-    if principal.expires_at is None:
-        return
+def _expiry_within(principal: Principal, days: int | None) -> datetime.datetime | None:
+    """The new expiry: `days` from now, never past the calling token's own.
+
+    Days are whole: asking for as many days as the caller has left, rounded up,
+    is granted and ends with the caller (so a 30-day token can make another
+    "30-day" token); asking for more, or for none, is refused.
+    """
     expires_at = lifecycle.expiry(days)
-    if expires_at is None or expires_at > principal.expires_at:
+    if principal.expires_at is None:
+        return expires_at
+    if expires_at is None or expires_at - principal.expires_at >= ONE_DAY:
         # Like widening scopes, a well-formed request this credential may not make: 403.
         raise Problem(
             403,
@@ -84,6 +92,7 @@ def _within_expiry(principal: Principal, days: int | None) -> None:
             f"(which expires {principal.expires_at.isoformat()}Z).",
             kind="insufficient-scope",
         )
+    return min(expires_at, principal.expires_at)
 
 
 def _manageable(principal: Principal, credential: Credential) -> None:
@@ -107,13 +116,13 @@ def create_token():
         required=("expiration", "scopes", "note"),
     )
     _within_scopes(principal, body["scopes"])
-    _within_expiry(principal, body["expiration"])
+    expires_at = _expiry_within(principal, body["expiration"])
     credential, secret = lifecycle.issue(
         "pat",
         _user(principal),
         body["note"],
         scopes=body["scopes"],
-        expires_at=lifecycle.expiry(body["expiration"]),
+        expires_at=expires_at,
         ip_allowlist=body.get("ip_allowlist"),
         rate_limit=body.get("rate_limit"),
     )
@@ -169,10 +178,10 @@ def regenerate_token(token_id: str):
     principal = g.principal
     _manageable(principal, credential)
     body = read_body({"expiration": EXPIRATION, "grace": GRACE}, required=("expiration",))
-    _within_expiry(principal, body["expiration"])
+    expires_at = _expiry_within(principal, body["expiration"])
     secret = lifecycle.regenerate(
         credential,
-        expires_at=lifecycle.expiry(body["expiration"]),
+        expires_at=expires_at,
         grace_days=body.get("grace", 0),
         actor=_user(principal),
     )
