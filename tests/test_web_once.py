@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from conftest import bearer
 
 from tokenapp.models import Credential
 from tokenapp.models import Secret
@@ -72,7 +73,38 @@ def test_resending_the_create_token_form_makes_one_token(client, member):
     )
     first = client.post("/tokens/new", data=data)
     assert first.status_code == 201, first.get_data(as_text=True)
+    (secret,) = set(SECRET.findall(first.get_data(as_text=True)))
     again = client.post("/tokens/new", data=data)
-    assert again.status_code == 303
-    assert "already submitted" in client.get(again.location).get_data(as_text=True)
+    assert again.status_code == 303 and secret not in again.get_data(as_text=True)
+    landing = client.get(again.location).get_data(as_text=True)
+    assert "already submitted" in landing and not SECRET.search(landing)
     assert Credential.select().where(Credential.kind == "pat").count() == 1
+
+
+def test_resending_the_regenerate_token_form_rotates_once(client, member, make_token):
+    user, _ = member
+    token, _ = make_token(user=user, days=30)
+    page = f"/tokens/{token.id}"
+    data = dict(
+        form_fields(client, page, f"{page}/regenerate"), expiry="90", custom_days="", grace="0"
+    )
+    first = client.post(f"{page}/regenerate", data=data)
+    assert first.status_code == 200, first.get_data(as_text=True)
+    (secret,) = set(SECRET.findall(first.get_data(as_text=True)))
+    digest = Secret.select(Secret.digest).where(Secret.expires_at.is_null()).scalar()
+    again = client.post(f"{page}/regenerate", data=data)
+    assert again.status_code == 303 and again.location.endswith(page)
+    landing = client.get(again.location).get_data(as_text=True)
+    assert "already submitted" in landing and secret not in landing
+    assert Secret.select(Secret.digest).where(Secret.expires_at.is_null()).scalar() == digest
+    assert client.get("/api/v1/auth/verify", headers=bearer(secret)).status_code == 200
+
+
+def test_a_fresh_form_acts_again(client, member):
+    """The nonce is per page view: loading the form anew allows a second, deliberate key."""
+    user, project = member
+    page = f"/projects/{project.slug}/keys"
+    for label in ("one", "two"):
+        data = dict(form_fields(client, page, page), kind="full", label=label)
+        assert client.post(page, data=data).status_code == 201
+    assert Credential.select().where(Credential.kind == "full").count() == 2

@@ -19,7 +19,7 @@ from wtforms import HiddenField
 SESSION_KEY = "used_forms"
 REMEMBERED = 32
 ALREADY_DONE = (
-    "This form was already submitted; the secret it made was shown once and cannot be shown again."
+    "This form was already submitted; the secret was shown once and cannot be shown again."
 )
 
 
