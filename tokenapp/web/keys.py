@@ -22,25 +22,15 @@ from .. import lifecycle
 from ..models import Credential
 from ..models import Membership
 from ..models import Project
-from ..projects import membership_of
 from . import bp
 from . import once
+from .projects import membership_or_404
 from .token_forms import ConfirmForm
 from .token_forms import KeyForm
 from .token_forms import RegenerateKeyForm
 
 KINDS = ("export", "full")
 EXAMPLE_COLLECTION = "dashboards"
-
-
-def _membership(slug: str) -> Membership:
-    """The current user's membership of the project, or 404 (never says it exists)."""
-    project = Project.get_or_none(Project.slug == slug)
-    membership = project and membership_of(project, current_user.username)
-    if not membership:
-        abort(404)
-    membership.project = project
-    return membership
 
 
 def _own_key(membership: Membership, key_id: str) -> Credential:
@@ -117,13 +107,13 @@ def _page(membership: Membership, *, form=None, new_secret=None, new_key=None, s
 @bp.get("/projects/<slug>/keys")
 @login_required
 def project_keys(slug: str):
-    return _page(_membership(slug))
+    return _page(membership_or_404(slug))
 
 
 @bp.post("/projects/<slug>/keys")
 @login_required
 def create_key(slug: str):
-    membership = _membership(slug)
+    membership = membership_or_404(slug)
     form = KeyForm()
     if not form.validate():
         return _page(membership, form=form, status=422)
@@ -141,7 +131,7 @@ def create_key(slug: str):
 @bp.post("/projects/<slug>/keys/<key_id>/regenerate")
 @login_required
 def regenerate_key(slug: str, key_id: str):
-    membership = _membership(slug)
+    membership = membership_or_404(slug)
     credential = _own_key(membership, key_id)
     form = RegenerateKeyForm()
     if credential.revoked_at is not None:
@@ -165,7 +155,7 @@ def regenerate_key(slug: str, key_id: str):
 @bp.post("/projects/<slug>/keys/<key_id>/revoke")
 @login_required
 def revoke_key(slug: str, key_id: str):
-    membership = _membership(slug)
+    membership = membership_or_404(slug)
     credential = _own_key(membership, key_id)
     if not ConfirmForm().validate():
         abort(400)
