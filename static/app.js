@@ -22,3 +22,18 @@ document.addEventListener("submit", (event) => {
   const message = event.target.dataset.confirm;
   if (message && !window.confirm(message)) event.preventDefault();
 });
+
+// A form that reveals a secret (it carries a one-use nonce) is sent once per page view:
+// a double click would otherwise race two requests past the server's check.
+document.addEventListener("submit", (event) => {
+  if (!event.target.dataset.sent) return;
+  event.preventDefault();
+  event.stopPropagation(); // no second confirm dialog either
+}, true);
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!event.defaultPrevented && form.querySelector('input[name="once"]')) form.dataset.sent = "yes";
+});
+window.addEventListener("pageshow", () => {
+  for (const form of document.querySelectorAll("form[data-sent]")) delete form.dataset.sent;
+});

@@ -4,10 +4,14 @@ against `tokenapp serve` (gunicorn, 2 workers) on a fresh SQLite instance.
 Screenshots go to test-artifacts/ (the key page and the token pages).
 """
 
+import datetime
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +32,17 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PASSWORD = "correct horse battery staple"
 SECRET = re.compile(r"tk[efp]_[0-9A-Za-z]{36}")
 
+# Two clicks 300 ms apart, like an impatient user; a script, as Playwright's own clicks would
+# wait for the first response, which hold_posts() keeps back.
+DOUBLE_CLICK = """async (name) => {
+  const button = [...document.querySelectorAll("button")]
+    .find((b) => b.textContent.trim() === name);
+  button.click();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  button.click();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+}"""
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
@@ -39,6 +54,35 @@ pytestmark = [
         "with the database",
     ),
 ]
+
+
+class Gunicorn(Server):
+    """`tokenapp serve` in a process group of its own: stopping it ends the workers too."""
+
+    def start(self, timeout: float = 60) -> "Gunicorn":
+        begin = time.monotonic()
+        self._log_file = open(self.log, "wb")  # noqa: SIM115  (closed in stop)
+        self.process = subprocess.Popen(  # noqa: S603  (our own interpreter, fixed arguments)
+            self.argv,
+            env=self.env,
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log_file,
+            start_new_session=True,
+        )
+        self._wait(begin + timeout)
+        return self
+
+    def stop(self) -> None:
+        try:
+            super().stop()  # SIGTERM to the master, which stops its workers
+        finally:
+            if self.process is not None:
+                try:
+                    os.killpg(self.process.pid, signal.SIGKILL)  # any worker left behind
+                except ProcessLookupError:
+                    pass
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +97,7 @@ def server(tmp_path_factory):
         "2",
     ]
     env = clean_env(TOKENAPP_INSTANCE_PATH=str(folder / "instance"))
-    with Server(tokenapp, env=env, cwd=folder, log=folder / "server.log") as running:
+    with Gunicorn(tokenapp, env=env, cwd=folder, log=folder / "server.log") as running:
         yield running
 
 
@@ -94,8 +138,29 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
+def hold_posts(page, pattern: str) -> list:
+    """POSTs to `pattern` are held (not sent on) until release(); returns the held routes."""
+    held = []
+
+    def hold(route):
+        if route.request.method == "POST":
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(pattern, hold)
+    return held
+
+
+def release(page, held: list) -> None:
+    for route in held:
+        route.continue_()
+    page.unroute_all()
+
+
 def secrets_on(page) -> set[str]:
-    values = page.eval_on_selector_all("input.secret", "els => els.map(e => e.value)")
+    """Every secret in the page's markup or in its secret fields (input and textarea values)."""
+    values = page.eval_on_selector_all(".secret", "els => els.map(e => e.value ?? '')")
     return set(SECRET.findall(page.content() + " ".join(values)))
 
 
@@ -118,7 +183,7 @@ def test_key_page_export_key_copy_and_full_key_once(page, server):
     page.get_by_label("Label").fill("deploy")
     page.get_by_label("Export key (read only)").check()
     page.get_by_role("button", name="Create key").click()
-    export = page.locator("input.secret").first.input_value()
+    export = page.locator(".secret").first.input_value()
     assert export.startswith("tke_")
     page.get_by_role("button", name="Copy").first.click()
     assert page.evaluate("navigator.clipboard.readText()") == export
@@ -126,7 +191,11 @@ def test_key_page_export_key_copy_and_full_key_once(page, server):
 
     page.get_by_label("Label").fill("ci writer")
     page.get_by_label("Full access key").check()
-    page.get_by_role("button", name="Create key").click()
+    sent = hold_posts(page, "**/projects/acme/keys")
+    page.evaluate(DOUBLE_CLICK, "Create key")  # a slow server (the POST is held), two clicks
+    assert len(sent) == 1  # app.js sends a one-use form once per page view
+    release(page, sent)
+    page.get_by_role("heading", name="Your new full access key").wait_for()
     full = {s for s in secrets_on(page) if s.startswith("tkf_")}
     assert len(full) == 1
     assert page.get_by_text("cannot be shown again").count()
@@ -136,9 +205,12 @@ def test_key_page_export_key_copy_and_full_key_once(page, server):
 
     page.reload()  # re-sends the POST: the one-use form refuses to mint another key
     assert full_secret not in secrets_on(page)
+    assert page.get_by_text("This form was already submitted").count() == 1
     page.goto("/projects/acme/keys")
     assert full_secret not in secrets_on(page)
     assert export in secrets_on(page)  # export keys stay visible
+    rows = page.get_by_role("table", name="Your keys").locator("tbody tr")
+    assert rows.count() == 2
     assert page.get_by_role("cell", name="ci writer", exact=True).count() == 1
     shot(page, "key-page.png")
 
@@ -155,6 +227,9 @@ def test_token_create_regenerate_delete(page, server):
     status, body = verify(server, token)
     assert status == 200
     assert body["credential"]["scopes"] == ["automation:manage", "dashboard:view"]
+    expires = datetime.datetime.fromisoformat(body["credential"]["expires_at"])
+    left = expires - datetime.datetime.now(datetime.UTC)
+    assert datetime.timedelta(days=29, hours=23) < left <= datetime.timedelta(days=30)
 
     page.get_by_role("link", name="I have copied it").click()
     assert token not in secrets_on(page)
@@ -169,8 +244,19 @@ def test_token_create_regenerate_delete(page, server):
     page.get_by_role("link", name="grafana").click()
     page.get_by_role("button", name="Delete token").click()
     assert page.get_by_text("revoked").count()
-    shot(page, "token-list.png")
     assert verify(server, new_token)[0] == 401
+
+    page.get_by_role("link", name="Create a token").click()  # custom expiry: the banner warns
+    page.get_by_label("Note").fill("short lived")
+    page.locator('input[name="scope_dashboard"][value="view"]').check()
+    page.locator('input[name="expiry"][value="custom"]').check()
+    page.get_by_label("Custom number of days").fill("3")
+    page.get_by_role("button", name="Create token").click()
+    (short,) = secrets_on(page)
+    assert verify(server, short)[1]["credential"]["expires_soon"] is True
+    page.goto("/tokens")
+    assert page.get_by_text("1 access token expires within 7 days").count() == 1
+    shot(page, "token-list.png")
 
 
 def test_audit_log_shows_what_happened(page):

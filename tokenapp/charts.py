@@ -50,7 +50,7 @@ def _axes(peak: int) -> list[str]:
         f'<line x1="{LEFT}" y1="{base}" x2="{WIDTH}" y2="{base}" stroke="{GRID}"/>',
         f'<line x1="{LEFT}" y1="{TOP}" x2="{WIDTH}" y2="{TOP}" stroke="{GRID}" '
         'stroke-dasharray="3 3"/>',
-        _text(LEFT - 6, TOP + 4, str(peak), anchor="end"),
+        _text(LEFT - 6, TOP + 4, str(max(peak, 1)), anchor="end"),  # not "0" above "0"
         _text(LEFT - 6, base + 4, "0", anchor="end"),
     ]
     return parts
