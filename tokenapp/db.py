@@ -11,7 +11,7 @@ from peewee import Alias
 from peewee import DatabaseProxy
 from peewee import Field
 from peewee import Model
-from peewee import Select
+from peewee import Query
 from peewee import Value
 from playhouse import db_url
 from playhouse.migrations import Runner
@@ -71,17 +71,17 @@ def connect(url: str):
 
 
 class Prepared:
-    """A SELECT that peewee builds once per process and database class, run with new values.
+    """A query that peewee builds once per process and database class, run with new values.
 
     Building a peewee query costs about 25 times what SQLite needs to run a
-    primary-key lookup (bench/profile.md), so the hot-path lookups compile
-    once. `build` receives one placeholder per name and returns the query;
-    values are passed as the database stores them (e.g. ``uuid.hex``).
-    Rows come back as dicts keyed by column name or alias, converted by the
-    selected fields as peewee would.
+    primary-key lookup (bench/profile.md), so the hot-path queries compile
+    once. `build` receives one placeholder per name and returns a SELECT, or
+    a write with RETURNING; values are passed as the database stores them
+    (e.g. ``uuid.hex``). The first row comes back as a dict keyed by column
+    name or alias, converted by the selected fields as peewee would.
     """
 
-    def __init__(self, build: Callable[..., Select], *names: str):
+    def __init__(self, build: Callable[..., Query], *names: str):
         self.build = build
         self.names = names
         self.compiled: dict[type, tuple[str, list, list]] = {}
@@ -89,9 +89,11 @@ class Prepared:
     def first(self, **values) -> dict | None:
         sql, params, columns = self._compile()
         arguments = [values[p.name] if isinstance(p, _Mark) else p for p in params]
-        row = database.execute_sql(sql, arguments).fetchone()
-        if row is None:
+        # fetchall: a write's RETURNING row must be read to the end before COMMIT.
+        rows = database.execute_sql(sql, arguments).fetchall()
+        if not rows:
             return None
+        row = rows[0]
         return {
             name: None if value is None or field is None else field.python_value(value)
             for (name, field), value in zip(columns, row, strict=True)

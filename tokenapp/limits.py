@@ -17,6 +17,7 @@ from flask import g
 
 from .auth import Principal
 from .clock import now
+from .db import Prepared
 from .db import counter_transaction
 from .errors import Problem
 from .models import RateWindow
@@ -100,21 +101,28 @@ def _hit_redis(client, credential_id: uuid.UUID, start: datetime.datetime) -> in
     return int(count)
 
 
+_count_hit = Prepared(
+    lambda credential, start: (
+        RateWindow.insert(credential=credential, window_start=start, count=1)
+        .on_conflict(
+            conflict_target=[RateWindow.credential, RateWindow.window_start],
+            update={RateWindow.count: RateWindow.count + 1},
+        )
+        .returning(RateWindow.count)
+    ),
+    "credential",
+    "start",
+)
+
+
 def _hit_database(credential_id: uuid.UUID, start: datetime.datetime) -> int:
     # The unique index makes the upsert atomic across workers and nodes, and
     # RETURNING hands back this request's own count in the same statement.
     with counter_transaction():
-        count = (
-            RateWindow.insert(credential=credential_id, window_start=start, count=1)
-            .on_conflict(
-                conflict_target=[RateWindow.credential, RateWindow.window_start],
-                update={RateWindow.count: RateWindow.count + 1},
-            )
-            .returning(RateWindow.count)
-            .tuples()
-            .execute()
-        )
-        count = next(iter(count))[0]
+        count = _count_hit.first(
+            credential=RateWindow.credential.db_value(credential_id),
+            start=RateWindow.window_start.db_value(start),
+        )["count"]
         if count == 1:
             # First request of a new window: old windows of this credential are spent.
             (
