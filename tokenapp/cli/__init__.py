@@ -4,7 +4,6 @@ Commands that create a secret print the secret alone on stdout; everything
 else a command says goes to stderr.
 """
 
-import json
 import sys
 
 import click
@@ -14,17 +13,14 @@ from flask.cli import AppGroup
 from flask.cli import FlaskGroup
 from flask.cli import with_appcontext
 
-from . import accounts
-from . import audit
-from . import db
-from . import lifecycle
-from . import notices
-from . import projects
-from .models import ROLES
-from .models import AuditEvent
-from .models import Project
-from .models import User
-from .scopes import InvalidScope
+from .. import accounts
+from .. import db
+from .. import lifecycle
+from .. import projects
+from ..models import ROLES
+from ..models import Project
+from ..models import User
+from ..scopes import InvalidScope
 
 ANY_ADDRESS = ("0.0.0.0", "::", "")  # noqa: S104  (to print a URL one can open, not to bind)
 
@@ -72,7 +68,7 @@ def serve_command(bind, workers, threads, certfile, keyfile):
 
     Example: tokenapp serve --bind 0.0.0.0:8000 --workers 4
     """
-    from .serving import serve
+    from ..serving import serve
 
     if bool(certfile) != bool(keyfile):
         raise click.UsageError("--certfile and --keyfile go together.")
@@ -280,92 +276,10 @@ def token_create(username, note, scope_list, expiration):
     click.echo(secret)
 
 
-audit_group = AppGroup("audit", help="The audit log.")
-
-
-@audit_group.command("export")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="From this UTC day on.")
-@click.option("--project", "slug", help="Only this project's events.")
-def audit_export(since, slug):
-    """Print audit events as JSON lines, oldest first, on stdout.
-
-    Example: tokenapp audit export --since 2030-01-01 --project billing > audit.jsonl
-    """
-    with db.database.connection_context():
-        query = audit.search(project=slug, since=since).order_by(AuditEvent.at, AuditEvent.id)
-        for event in query.iterator():
-            click.echo(json.dumps(audit.as_dict(event), separators=(",", ":")))
-
-
-@click.command("notify-expiring")
-@with_appcontext
-def notify_expiring_command():
-    """Send webhook notices for tokens expiring within 7 days and 1 day (once each).
-
-    Run it from cron or a systemd timer, e.g. hourly; several nodes may run it at once.
-
-    Example: tokenapp notify-expiring
-    """
-    with db.database.connection_context():
-        sent = notices.notify_expiring()
-    say(f"Sent {sent} expiry notice(s).")
-
-
-@click.command("backup")
-@click.argument("path", type=click.Path(dir_okay=False))
-@with_appcontext
-def backup_command(path):
-    """Copy the SQLite database to PATH, consistently, while the app runs.
-
-    Uses SQLite's online backup API, then checks the copy (integrity_check).
-    For PostgreSQL it explains pg_dump and exits non-zero.
-
-    Example: tokenapp backup /var/backups/tokenapp-$(date +%F).db
-    """
-    from . import backup
-
-    url = current_app.config["DATABASE_URL"]
-    source = backup.sqlite_path(url)
-    if source is None:
-        say(backup.pg_dump_advice(url))
-        sys.exit(2)
-    try:
-        facts = backup.backup_sqlite(source, path)
-    except backup.BackupError as exc:
-        raise click.ClickException(str(exc)) from None
-    say(f"Backed up {source} to {facts['path']} ({facts['bytes']} bytes); integrity_check ok.")
-
-
-@click.command("scan")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--revoke", is_flag=True, help="Revoke every live credential found.")
-@with_appcontext
-def scan_command(paths, revoke):
-    """Find tokenapp secrets in files (prefix and checksum) and say which are live.
-
-    Prints FILE:LINE: KIND ID STATE (HINT) for each, never a whole secret;
-    STATE is live, revoked, expired or unknown. Exits 1 when a live secret was
-    found (even if --revoke revoked it), 0 otherwise. Skips .git and binary files.
-
-    Example: tokenapp scan . --revoke
-    """
-    from . import scan
-
-    with db.database.connection_context():
-        if not scan.has_schema():
-            say("This database has no tokenapp tables (tokenapp init?): states are unknown.")
-        findings = scan.scan(paths, revoke=revoke)
-    for finding in findings:
-        click.echo(str(finding))
-    live = {f.credential_id for f in findings if f.state == "live"}
-    revoked = {f.credential_id for f in findings if f.revoked_now}
-    say(
-        f"{len(findings)} secret(s) found, {len(live)} live credential(s)"
-        + (f", {len(revoked)} revoked now." if revoke else ".")
-    )
-    if live:
-        sys.exit(1)
-
+from .operations import audit_group  # noqa: E402  (needs say() above)
+from .operations import backup_command  # noqa: E402
+from .operations import notify_expiring_command  # noqa: E402
+from .operations import scan_command  # noqa: E402
 
 COMMANDS = (
     init_command,
@@ -389,7 +303,7 @@ def init_app(app: Flask) -> None:
 
 
 def _create_app():
-    from . import create_app
+    from .. import create_app
 
     return create_app()
 

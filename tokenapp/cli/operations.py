@@ -1,0 +1,101 @@
+"""Operating commands: backup, leaked-secret scan, audit export, expiry notices."""
+
+import json
+import sys
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from flask.cli import with_appcontext
+
+from .. import audit
+from .. import db
+from .. import notices
+from ..models import AuditEvent
+from . import say
+
+audit_group = AppGroup("audit", help="The audit log.")
+
+
+@audit_group.command("export")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="From this UTC day on.")
+@click.option("--project", "slug", help="Only this project's events.")
+def audit_export(since, slug):
+    """Print audit events as JSON lines, oldest first, on stdout.
+
+    Example: tokenapp audit export --since 2030-01-01 --project billing > audit.jsonl
+    """
+    with db.database.connection_context():
+        query = audit.search(project=slug, since=since).order_by(AuditEvent.at, AuditEvent.id)
+        for event in query.iterator():
+            click.echo(json.dumps(audit.as_dict(event), separators=(",", ":")))
+
+
+@click.command("notify-expiring")
+@with_appcontext
+def notify_expiring_command():
+    """Send webhook notices for tokens expiring within 7 days and 1 day (once each).
+
+    Run it from cron or a systemd timer, e.g. hourly; several nodes may run it at once.
+
+    Example: tokenapp notify-expiring
+    """
+    with db.database.connection_context():
+        sent = notices.notify_expiring()
+    say(f"Sent {sent} expiry notice(s).")
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False))
+@with_appcontext
+def backup_command(path):
+    """Copy the SQLite database to PATH, consistently, while the app runs.
+
+    Uses SQLite's online backup API, then checks the copy (integrity_check).
+    For PostgreSQL it explains pg_dump and exits non-zero.
+
+    Example: tokenapp backup /var/backups/tokenapp-$(date +%F).db
+    """
+    from .. import backup
+
+    url = current_app.config["DATABASE_URL"]
+    source = backup.sqlite_path(url)
+    if source is None:
+        say(backup.pg_dump_advice(url))
+        sys.exit(2)
+    try:
+        facts = backup.backup_sqlite(source, path)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    say(f"Backed up {source} to {facts['path']} ({facts['bytes']} bytes); integrity_check ok.")
+
+
+@click.command("scan")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--revoke", is_flag=True, help="Revoke every live credential found.")
+@with_appcontext
+def scan_command(paths, revoke):
+    """Find tokenapp secrets in files (prefix and checksum) and say which are live.
+
+    Prints FILE:LINE: KIND ID STATE (HINT) for each, never a whole secret;
+    STATE is live, revoked, expired, replaced or unknown. Exits 1 when a live secret was
+    found (even if --revoke revoked it), 0 otherwise. Skips .git and binary files.
+
+    Example: tokenapp scan . --revoke
+    """
+    from .. import scan
+
+    with db.database.connection_context():
+        if not scan.has_schema():
+            say("This database has no tokenapp tables (tokenapp init?): states are unknown.")
+        findings = scan.scan(paths, revoke=revoke)
+    for finding in findings:
+        click.echo(str(finding))
+    live = {f.credential_id for f in findings if f.state == "live"}
+    revoked = {f.credential_id for f in findings if f.revoked_now}
+    say(
+        f"{len(findings)} secret(s) found, {len(live)} live credential(s)"
+        + (f", {len(revoked)} revoked now." if revoke else ".")
+    )
+    if live:
+        sys.exit(1)
