@@ -5,6 +5,8 @@ else a command says goes to stderr.
 """
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 from flask import Flask
@@ -23,6 +25,16 @@ from ..models import User
 from ..scopes import InvalidScope
 
 ANY_ADDRESS = ("0.0.0.0", "::", "")  # noqa: S104  (to print a URL one can open, not to bind)
+
+
+@contextmanager
+def database() -> Iterator[None]:
+    """A connection for one command; a refusal from the domain becomes a one-line error."""
+    with db.database.connection_context():
+        try:
+            yield
+        except (accounts.AccountError, projects.ProjectError) as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 def say(message: str) -> None:
@@ -50,7 +62,7 @@ def init_command():
 
     Example: tokenapp init
     """
-    with db.database.connection_context():
+    with database():
         applied = db.migrate()
     say(f"Applied {len(applied)} migration(s)." if applied else "Database is up to date.")
 
@@ -72,7 +84,7 @@ def serve_command(bind, workers, threads, certfile, keyfile):
 
     if bool(certfile) != bool(keyfile):
         raise click.UsageError("--certfile and --keyfile go together.")
-    with db.database.connection_context():
+    with database():
         db.migrate()
         needs_setup = accounts.setup_needed()
         # Another node (or an earlier start) may have printed a code: reuse it.
@@ -102,7 +114,7 @@ def setup_code_command():
 
     Example: tokenapp setup-code
     """
-    with db.database.connection_context():
+    with database():
         if not accounts.setup_needed():
             raise click.ClickException("Setup is done: a user exists.")
         click.echo(accounts.new_setup_code())
@@ -122,11 +134,8 @@ def create_user_command(username, admin, password_stdin):
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
-    with db.database.connection_context():
-        try:
-            user = accounts.create_user(username, password, is_admin=admin)
-        except accounts.AccountError as exc:
-            raise click.ClickException(str(exc)) from None
+    with database():
+        user = accounts.create_user(username, password, is_admin=admin)
     say(f"Created user {user.username}{' (admin)' if admin else ''}.")
 
 
@@ -142,11 +151,8 @@ def project_create(slug, owner, name):
 
     Example: tokenapp project create billing --owner alice --name "Billing API"
     """
-    with db.database.connection_context():
-        try:
-            project = projects.create(slug, name, _user(owner))
-        except projects.ProjectError as exc:
-            raise click.ClickException(str(exc)) from None
+    with database():
+        project = projects.create(slug, name, _user(owner))
     say(f"Created project {project.slug}.")
 
 
@@ -159,11 +165,8 @@ def project_add_member(slug, username, role):
 
     Example: tokenapp project add-member billing bob --role editor
     """
-    with db.database.connection_context():
-        try:
-            projects.add_member(_project(slug), _user(username), role)
-        except projects.ProjectError as exc:
-            raise click.ClickException(str(exc)) from None
+    with database():
+        projects.add_member(_project(slug), _user(username), role)
     say(f"Added {username} to {slug} as {role}.")
 
 
@@ -175,14 +178,11 @@ def project_remove_member(slug, username):
 
     Example: tokenapp project remove-member billing bob
     """
-    with db.database.connection_context():
+    with database():
         membership = projects.membership_of(_project(slug), username)
         if membership is None:
             raise click.ClickException(f"{username} is not a member of {slug}.")
-        try:
-            projects.remove_member(membership)
-        except projects.ProjectError as exc:
-            raise click.ClickException(str(exc)) from None
+        projects.remove_member(membership)
     say(f"Removed {username} from {slug}.")
 
 
@@ -196,7 +196,7 @@ def user_deactivate(username):
 
     Example: tokenapp user deactivate bob
     """
-    with db.database.connection_context():
+    with database():
         accounts.set_active(_user(username), False)
     say(f"Deactivated {username}.")
 
@@ -208,7 +208,7 @@ def user_activate(username):
 
     Example: tokenapp user activate bob
     """
-    with db.database.connection_context():
+    with database():
         accounts.set_active(_user(username), True)
     say(f"Activated {username}.")
 
@@ -226,7 +226,7 @@ def key_create(slug, username, kind, label):
 
     Example: tokenapp key create billing --user alice --kind export --label deploy
     """
-    with db.database.connection_context():
+    with database():
         project, user = _project(slug), _user(username)
         if projects.membership_of(project, user.username) is None:
             raise click.ClickException(f"{username} is not a member of {slug}.")
@@ -265,7 +265,7 @@ def token_create(username, note, scope_list, expiration):
             catalogue.validate(scope)
     except InvalidScope as exc:
         raise click.BadParameter(str(exc), param_hint="--scope") from None
-    with db.database.connection_context():
+    with database():
         _, secret = lifecycle.issue(
             "pat",
             _user(username),

@@ -9,9 +9,9 @@ from flask.cli import AppGroup
 from flask.cli import with_appcontext
 
 from .. import audit
-from .. import db
 from .. import notices
 from ..models import AuditEvent
+from . import database
 from . import say
 
 audit_group = AppGroup("audit", help="The audit log.")
@@ -25,7 +25,7 @@ def audit_export(since, slug):
 
     Example: tokenapp audit export --since 2030-01-01 --project billing > audit.jsonl
     """
-    with db.database.connection_context():
+    with database():
         query = audit.search(project=slug, since=since).order_by(AuditEvent.at, AuditEvent.id)
         for event in query.iterator():
             click.echo(json.dumps(audit.as_dict(event), separators=(",", ":")))
@@ -40,7 +40,7 @@ def notify_expiring_command():
 
     Example: tokenapp notify-expiring
     """
-    with db.database.connection_context():
+    with database():
         sent = notices.notify_expiring()
     say(f"Sent {sent} expiry notice(s).")
 
@@ -85,7 +85,7 @@ def scan_command(paths, revoke):
     """
     from .. import scan
 
-    with db.database.connection_context():
+    with database():
         if not scan.has_schema():
             say("This database has no tokenapp tables (tokenapp init?): states are unknown.")
         findings = scan.scan(paths, revoke=revoke)
