@@ -32,10 +32,10 @@ chromium:
 		|| echo "chromium could not be installed: browser tests will be skipped"; }
 
 test: $(TEST_STAMP) chromium
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -p no:cacheprovider
 	@if [ -n "$$TOKENAPP_TEST_DATABASE_URL" ]; then \
 		echo "== the whole suite again on PostgreSQL"; \
-		TOKENAPP_TEST_BACKEND=postgresql $(BIN)/pytest -q -p no:cacheprovider; \
+		TOKENAPP_TEST_BACKEND=postgresql $(BIN)/pytest -p no:cacheprovider; \
 	else \
 		echo "TOKENAPP_TEST_DATABASE_URL is unset: PostgreSQL run skipped"; \
 	fi
