@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 from conftest import assert_problem
@@ -81,6 +82,54 @@ def test_old_windows_are_removed_when_a_new_one_starts(client, limited, clock):
     assert starts == [clock.now.replace(second=0)]
 
 
+def test_a_spent_window_refuses_from_memory_without_counting(client, limited):
+    credential, secret = limited
+    _spend(client, secret, 4)
+    counted = RateWindow.get(RateWindow.credential == credential.id).count
+    assert [r.status_code for r in _spend(client, secret, 5)] == [429] * 5
+    assert RateWindow.get(RateWindow.credential == credential.id).count == counted == 3
+
+
+def test_a_large_limit_is_leased_in_shares_not_written_per_request(client, ctx, clock, make_token):
+    ctx.config["CLOCK"] = clock
+    credential, secret = make_token(["dashboard"])
+    lifecycle.update(credential, rate_limit=1600)
+    responses = _spend(client, secret, 10)
+    assert [r.headers["RateLimit-Remaining"] for r in responses] == [
+        str(1600 - n) for n in range(1, 11)
+    ]
+    # One claim of 1600/16 = 100 covers the ten requests.
+    assert RateWindow.get(RateWindow.credential == credential.id).count == 100
+
+
+@pytest.mark.parametrize(
+    ("limit", "counted", "want"),
+    [(3, 0, 1), (1600, 0, 100), (1600, 1590, 1), (10**6, 0, limits.LEASE_MAX), (40, 8, 2)],
+)
+def test_lease_size_shrinks_to_one_near_the_limit(clock, limit, counted, want, monkeypatch):
+    claims = []
+
+    def claim(credential_id, start, amount):
+        claims.append(amount)
+        return counted + amount
+
+    monkeypatch.setattr(limits, "claim", claim)
+    credential_id = uuid.uuid4()
+    start = clock.now.replace(second=0)
+    limits._leases[credential_id] = limits._Lease(start, limit, counted=counted)
+    assert limits.take(credential_id, limit, start) == (True, limit - counted - 1)
+    assert claims == [want]
+
+
+def test_a_lease_beyond_the_limit_grants_only_what_remains(clock, monkeypatch):
+    # Another worker took 98 of 100 since this one last asked: a claim of 6 grants 2.
+    monkeypatch.setattr(limits, "claim", lambda credential_id, start, amount: 98 + amount)
+    credential_id = uuid.uuid4()
+    start = clock.now.replace(second=0)
+    results = [limits.take(credential_id, 100, start) for _ in range(3)]
+    assert results == [(True, 1), (True, 0), (False, 0)]
+
+
 def test_unlimited_credential_has_no_ratelimit_headers_and_no_counter(client, ctx, make_token):
     credential, secret = make_token(["dashboard"])
     responses = _spend(client, secret, 5)
@@ -116,7 +165,7 @@ def test_redis_backend_counts_the_same(client, limited, clock, monkeypatch):
     credential, secret = limited
     client.application.config["REDIS_URL"] = "redis://127.0.0.1:6379/0"
     database_hits = []
-    monkeypatch.setattr(limits, "_hit_database", lambda *a: database_hits.append(a) or 0)
+    monkeypatch.setattr(limits, "_claim_database", lambda *a: database_hits.append(a) or 0)
     responses = _spend(client, secret, 4)
     assert [r.status_code for r in responses] == [200, 200, 200, 429]
     assert responses[3].headers["Retry-After"] == "60"
@@ -257,9 +306,13 @@ def _fresh_request(port: int, secret: str) -> tuple[int, str]:
 
 @pytest.mark.server
 def test_limit_holds_across_two_gunicorn_workers(app, ctx, make_token, database_url, tmp_path):
-    limit = 5
-    credential, secret = make_token(["dashboard"])
-    lifecycle.update(credential, rate_limit=limit)
+    # 5: leases of one request, exact. 64: leases of up to 4 per worker, so the
+    # workers together may refuse up to 2 × 4 early, and never admit beyond 64.
+    small, large = 5, 64
+    exact_credential, exact = make_token(["dashboard"])
+    lifecycle.update(exact_credential, rate_limit=small)
+    leased_credential, leased = make_token(["dashboard"])
+    lifecycle.update(leased_credential, rate_limit=large)
     port = _free_port()
     env = dict(
         os.environ,
@@ -276,11 +329,12 @@ def test_limit_holds_across_two_gunicorn_workers(app, ctx, make_token, database_
     )
     try:
         _wait_for(port, process)
-        # All 2×limit requests must fall in one minute of the server's clock.
+        # All requests must fall in one minute of the server's clock.
         second = datetime.datetime.now(datetime.UTC).second
-        if second > 45:
+        if second > 40:
             time.sleep(61 - second)
-        results = [_fresh_request(port, secret) for _ in range(2 * limit)]
+        results = [_fresh_request(port, exact) for _ in range(2 * small)]
+        many = [_fresh_request(port, leased)[0] for _ in range(2 * large)]
     finally:
         process.terminate()
         try:
@@ -290,6 +344,7 @@ def test_limit_holds_across_two_gunicorn_workers(app, ctx, make_token, database_
             process.wait()
         process.stderr.close()
     statuses = [status for status, _ in results]
-    assert statuses.count(200) == limit, results
-    assert statuses.count(429) == limit, results
-    assert statuses[:limit] == [200] * limit
+    assert statuses == [200] * small + [429] * small, results
+    assert [remaining for _, remaining in results[:small]] == ["4", "3", "2", "1", "0"]
+    assert set(many) == {200, 429}
+    assert large - 2 * (large // limits.LEASE_SHARE) <= many.count(200) <= large, many

@@ -1,13 +1,27 @@
 """Per-credential rate limits: requests per minute, held across workers and nodes.
 
 A fixed one-minute window per credential, counted where every worker and node
-sees the same number: Redis when TOKENAPP_REDIS_URL is set (INCR and EXPIRE in
-one round trip), else the database (an upsert on a unique index). Credentials
-without a rate limit never reach a backend.
+sees the same number: Redis when TOKENAPP_REDIS_URL is set, else the database
+(an upsert on a unique index). Credentials without a rate limit never reach a
+backend.
+
+A worker does not write the shared count on every request: it *leases* a
+share of what remains of the window (at most 1/LEASE_SHARE of it, never more
+than LEASE_MAX) and admits that many requests from memory, as quota leasing
+does in Google's Doorman or Envoy's global rate limiter. The shared count is
+raised by the whole lease when it is taken, so the workers together never
+admit more than the limit; near the limit leases shrink to one request, so
+the count is exact where it matters. What a worker leased and did not use is
+lost with its window: a credential whose traffic moves between workers may be
+refused a little before its limit (at most 1/16 of it per worker), never
+after. A spent window is refused from memory, so a flood of 429s writes
+nothing.
 """
 
 import datetime
 import logging
+import os
+import threading
 import uuid
 from dataclasses import dataclass
 
@@ -26,28 +40,46 @@ log = logging.getLogger(__name__)
 
 WINDOW = datetime.timedelta(minutes=1)
 REDIS_KEY = "tokenapp:rate:{credential}:{window:%Y%m%d%H%M}"
+LEASE_SHARE = 16
+LEASE_MAX = 1000
+MAX_LEASES = 10_000  # credentials remembered per process before old windows are dropped
 
 
 @dataclass(frozen=True)
 class Window:
     limit: int
-    count: int
+    remaining: int  # after this request; a lower bound when other workers hold leases
     reset: int  # seconds until the window ends
-
-    @property
-    def allowed(self) -> bool:
-        return self.count <= self.limit
+    allowed: bool
 
     def headers(self) -> dict[str, str]:
         # draft-ietf-httpapi-ratelimit-headers: Reset is delta-seconds.
         headers = {
             "RateLimit-Limit": str(self.limit),
-            "RateLimit-Remaining": str(max(0, self.limit - self.count)),
+            "RateLimit-Remaining": str(self.remaining),
             "RateLimit-Reset": str(self.reset),
         }
         if not self.allowed:
             headers["Retry-After"] = str(self.reset)
         return headers
+
+
+@dataclass
+class _Lease:
+    start: datetime.datetime
+    limit: int
+    left: int = 0  # requests this process may admit without asking
+    counted: int = 0  # the shared count after this process's last claim
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.counted) + self.left
+
+
+_leases: dict[uuid.UUID, _Lease] = {}
+_lock = threading.Lock()
+# A forked worker must not inherit its parent's leases: both would spend them.
+os.register_at_fork(after_in_child=_leases.clear)
 
 
 def enforce(principal: Principal) -> None:
@@ -57,11 +89,11 @@ def enforce(principal: Principal) -> None:
         return
     moment = now()
     start = moment.replace(second=0, microsecond=0)
-    count = hit(principal.credential_id, start)
+    allowed, remaining = take(principal.credential_id, principal.rate_limit, start)
     reset = max(1, int((start + WINDOW - moment).total_seconds()))
-    window = Window(principal.rate_limit, count, reset)
+    window = Window(principal.rate_limit, remaining, reset, allowed)
     g.rate_window = window
-    if not window.allowed:
+    if not allowed:
         raise Problem(
             429,
             "Too many requests",
@@ -80,50 +112,82 @@ def add_headers(response: Response) -> Response:
     return response
 
 
-def hit(credential_id: uuid.UUID, start: datetime.datetime) -> int:
-    """Add one request to the window starting at `start`; returns the window's count."""
+def take(credential_id: uuid.UUID, limit: int, start: datetime.datetime) -> tuple[bool, int]:
+    """Admit one request in the window starting at `start`: (allowed, remaining after it)."""
+    with _lock:
+        lease = _leases.get(credential_id)
+        if lease is None or lease.start != start or lease.limit != limit:
+            if len(_leases) >= MAX_LEASES:
+                _forget_before(start)
+            lease = _leases[credential_id] = _Lease(start, limit)
+        if lease.left:
+            lease.left -= 1
+            return True, lease.remaining
+        if lease.counted >= limit:
+            # The shared count only rises within a window: it stays spent.
+            return False, 0
+        want = max(1, min(LEASE_MAX, (limit - lease.counted) // LEASE_SHARE))
+    count = claim(credential_id, start, want)
+    with _lock:
+        granted = max(0, min(want, limit - (count - want)))
+        lease.counted = max(lease.counted, count)
+        if not granted:
+            return False, lease.remaining
+        lease.left += granted - 1
+        return True, lease.remaining
+
+
+def _forget_before(start: datetime.datetime) -> None:
+    for credential_id in [c for c, lease in _leases.items() if lease.start < start]:
+        del _leases[credential_id]
+
+
+def claim(credential_id: uuid.UUID, start: datetime.datetime, amount: int) -> int:
+    """Add `amount` to the shared count of the window at `start`; returns the new count."""
     client = _redis()
     if client is not None:
         try:
-            return _hit_redis(client, credential_id, start)
+            return _claim_redis(client, credential_id, start, amount)
         except Exception:  # noqa: BLE001  (any Redis failure: the database still counts)
             log.warning("Redis unreachable; counting rate limits in the database", exc_info=True)
-    return _hit_database(credential_id, start)
+    return _claim_database(credential_id, start, amount)
 
 
-def _hit_redis(client, credential_id: uuid.UUID, start: datetime.datetime) -> int:
+def _claim_redis(client, credential_id: uuid.UUID, start: datetime.datetime, amount: int) -> int:
     key = REDIS_KEY.format(credential=credential_id, window=start)
     pipe = client.pipeline(transaction=True)
-    pipe.incr(key)
+    pipe.incrby(key, amount)
     # Two windows: a node whose clock runs a little behind still finds the key.
     pipe.expire(key, int(2 * WINDOW.total_seconds()))
     count, _ = pipe.execute()
     return int(count)
 
 
-_count_hit = Prepared(
-    lambda credential, start: (
-        RateWindow.insert(credential=credential, window_start=start, count=1)
+_count_claim = Prepared(
+    lambda credential, start, amount: (
+        RateWindow.insert(credential=credential, window_start=start, count=amount)
         .on_conflict(
             conflict_target=[RateWindow.credential, RateWindow.window_start],
-            update={RateWindow.count: RateWindow.count + 1},
+            update={RateWindow.count: RateWindow.count + amount},
         )
         .returning(RateWindow.count)
     ),
     "credential",
     "start",
+    "amount",
 )
 
 
-def _hit_database(credential_id: uuid.UUID, start: datetime.datetime) -> int:
+def _claim_database(credential_id: uuid.UUID, start: datetime.datetime, amount: int) -> int:
     # The unique index makes the upsert atomic across workers and nodes, and
-    # RETURNING hands back this request's own count in the same statement.
+    # RETURNING hands back the count this claim made, in the same statement.
     with counter_transaction():
-        count = _count_hit.first(
+        count = _count_claim.first(
             credential=RateWindow.credential.db_value(credential_id),
             start=RateWindow.window_start.db_value(start),
+            amount=amount,
         )["count"]
-        if count == 1:
+        if count == amount:
             # First request of a new window: old windows of this credential are spent.
             (
                 RateWindow.delete()
