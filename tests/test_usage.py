@@ -46,6 +46,15 @@ def test_requests_are_counted_in_memory_not_written_per_request(client, timed, m
     assert _rows(credential) == {datetime.datetime(2030, 1, 1, 12): 3}
 
 
+def test_usage_counts_can_be_switched_off_and_last_used_is_still_kept(client, timed, make_token):
+    client.application.config["USAGE_COUNTS"] = False
+    credential, secret = make_token()
+    assert client.get(VERIFY, headers=bearer(secret)).status_code == 200
+    usage.flush()
+    assert _rows(credential) == {}
+    assert Credential.get_by_id(credential.id).last_used == datetime.datetime(2030, 1, 1, 12)
+
+
 def test_flushes_add_to_the_hour_already_stored(client, timed, make_token):
     credential, secret = make_token()
     client.get(VERIFY, headers=bearer(secret))

@@ -6,6 +6,7 @@ credential is 401 with a bare challenge; a bad one is 401 ``invalid_token``.
 """
 
 import datetime
+import functools
 import ipaddress
 import uuid
 from dataclasses import dataclass
@@ -200,7 +201,13 @@ def _address_allowed(address: str | None, allowlist: list[str]) -> bool:
         ip = ipaddress.ip_address(address or "")
     except ValueError:
         return False
-    return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in allowlist)
+    return any(ip in network for network in _networks(tuple(allowlist)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _networks(allowlist: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    # Parsing a CIDR costs more than the rest of the check; allowlists repeat.
+    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in allowlist)
 
 
 def _require_transport(request: Request) -> None:

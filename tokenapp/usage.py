@@ -39,7 +39,8 @@ _state = {"flushed_at": time.monotonic(), "atexit": False}
 def touch(principal: Principal) -> None:
     """Record one authenticated request of the principal's credential."""
     moment = now()
-    _count(principal.credential_id, moment.replace(minute=0, second=0, microsecond=0))
+    if current_app.config["USAGE_COUNTS"]:
+        _count(principal.credential_id, moment.replace(minute=0, second=0, microsecond=0))
     minute = moment.replace(second=0, microsecond=0)
     if _last_written.get(principal.credential_id) == minute:
         return
