@@ -183,6 +183,29 @@ def test_the_console_script_runs_outside_the_test_process(tmp_path, database_url
     assert (tmp_path / "inst" / "secret_key").stat().st_mode & 0o777 == 0o600
 
 
+def test_a_command_before_init_says_so_in_one_line(tmp_path):
+    script = Path(sys.executable).with_name("tokenapp")
+    env = dict(os.environ, TOKENAPP_INSTANCE_PATH=str(tmp_path / "inst"))
+    env["TOKENAPP_DATABASE_URL"] = f"sqlite:///{tmp_path / 'empty.db'}"
+    early = subprocess.run(
+        [script, "user", "deactivate", "bob"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert early.returncode == 1
+    assert early.stderr.strip() == (
+        "Error: The database is not at the current schema (3 migration(s) pending): "
+        "run `tokenapp init` first."
+    )
+
+
+def test_the_last_active_admin_cannot_be_deactivated(cli, app):
+    made = cli("create-user", "root", "--admin", "--password-stdin", input=PASSWORD + "\n")
+    assert made.exit_code == 0, made.output
+    refused = cli("user", "deactivate", "root")
+    assert refused.exit_code == 1
+    assert "last active administrator" in refused.stderr
+    assert user("root").is_active
+
+
 def test_credentials_made_by_the_cli_are_stored_as_digests(cli, billing):
     full = cli("key", "create", billing, "--user", "alice", "--kind", "full").stdout.strip()
     from tokenapp import db

@@ -106,6 +106,8 @@ def set_password(user: User, password: str) -> None:
 
 def set_active(user: User, active: bool, *, actor: User | None = None) -> None:
     with database.atomic():
+        if not active and is_last_active_admin(user):
+            raise AccountError("The last active administrator cannot be deactivated.")
         user.is_active = active
         user.session_version += 1
         user.save(only=[User.is_active, User.session_version])
@@ -114,6 +116,8 @@ def set_active(user: User, active: bool, *, actor: User | None = None) -> None:
 
 def set_admin(user: User, admin: bool, *, actor: User | None = None) -> None:
     with database.atomic():
+        if not admin and is_last_active_admin(user):
+            raise AccountError("The last active administrator keeps the admin role.")
         user.is_admin = admin
         user.save(only=[User.is_admin])
         audit.record("user.admin", actor, target=user.username, detail={"admin": admin})

@@ -28,8 +28,18 @@ ANY_ADDRESS = ("0.0.0.0", "::", "")  # noqa: S104  (to print a URL one can open,
 
 
 @contextmanager
-def database() -> Iterator[None]:
-    """A connection for one command; a refusal from the domain becomes a one-line error."""
+def database(*, migrating: bool = False) -> Iterator[None]:
+    """A connection for one command; a refusal from the domain becomes a one-line error.
+
+    Commands other than those that migrate need the current schema, or they
+    would end in a traceback about a missing table.
+    """
+    pending = [] if migrating else db.pending()
+    if pending:
+        raise click.ClickException(
+            f"The database is not at the current schema ({len(pending)} migration(s) pending): "
+            "run `tokenapp init` first."
+        )
     with db.database.connection_context():
         try:
             yield
@@ -62,7 +72,7 @@ def init_command():
 
     Example: tokenapp init
     """
-    with database():
+    with database(migrating=True):
         applied = db.migrate()
     say(f"Applied {len(applied)} migration(s)." if applied else "Database is up to date.")
 
@@ -84,7 +94,7 @@ def serve_command(bind, workers, threads, certfile, keyfile):
 
     if bool(certfile) != bool(keyfile):
         raise click.UsageError("--certfile and --keyfile go together.")
-    with database():
+    with database(migrating=True):
         db.migrate()
         needs_setup = accounts.setup_needed()
         # Another node (or an earlier start) may have printed a code: reuse it.

@@ -87,11 +87,13 @@ def _flag(form: ActionForm) -> bool:
 def set_user_active(user_id: int):
     user = _target(user_id)
     active = _flag(ActionForm())
-    if not active and accounts.is_last_active_admin(user):
-        flash("The last active administrator cannot be deactivated.", "error")
-    elif active != user.is_active:
-        accounts.set_active(user, active, actor=current_user._get_current_object())
-        flash(f"{'Reactivated' if active else 'Deactivated'} {user.username}.", "success")
+    if active != user.is_active:
+        try:
+            accounts.set_active(user, active, actor=current_user._get_current_object())
+        except accounts.AccountError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(f"{'Reactivated' if active else 'Deactivated'} {user.username}.", "success")
     return redirect(url_for("web.admin_users"))
 
 
@@ -100,9 +102,14 @@ def set_user_active(user_id: int):
 def set_user_admin(user_id: int):
     user = _target(user_id)
     admin = _flag(ActionForm())
-    if not admin and accounts.is_last_active_admin(user):
-        flash("The last active administrator keeps the admin role.", "error")
-    elif admin != user.is_admin:
-        accounts.set_admin(user, admin, actor=current_user._get_current_object())
-        flash(f"{user.username} is {'now' if admin else 'no longer'} an administrator.", "success")
+    if admin != user.is_admin:
+        try:
+            accounts.set_admin(user, admin, actor=current_user._get_current_object())
+        except accounts.AccountError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(
+                f"{user.username} is {'now' if admin else 'no longer'} an administrator.",
+                "success",
+            )
     return redirect(url_for("web.admin_users"))
