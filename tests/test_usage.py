@@ -172,6 +172,16 @@ def test_chart_is_svg_without_style_attributes_or_script():
     assert 'role="img"' in svg
 
 
+def test_a_day_starting_near_the_right_edge_keeps_its_label_inside_the_chart():
+    # 7 days ending two hours after a midnight, as on a token page at 02:00.
+    start = datetime.datetime(2030, 1, 1, 3)
+    hours = [(start + datetime.timedelta(hours=n), 1) for n in range(7 * 24)]
+    svg = str(charts.hourly_chart(hours, "Requests"))
+    last = svg.rindex("<text")
+    assert "Jan 08" in svg[last:]
+    assert f'x="{charts.WIDTH:.1f}"' in svg[last:] and 'text-anchor="end"' in svg[last:]
+
+
 def test_chart_of_no_requests_says_so():
     start = datetime.datetime(2030, 1, 1, 0)
     svg = str(charts.hourly_chart([(start, 0)], "Requests"))

@@ -19,6 +19,7 @@ TOP = 10
 BAR = "#1d4ed8"
 GRID = "#d1d5db"
 TEXT = "#4b5563"
+DAY_LABEL = 40  # width of "Nov 27" at font-size 11, with a little room
 
 
 def hourly_chart(hours: Sequence[tuple[datetime.datetime, int]], title: str) -> Markup:
@@ -89,7 +90,11 @@ def _day_ticks(hours: Sequence[tuple[datetime.datetime, int]]) -> list[str]:
         parts.append(
             f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" stroke="{TEXT}"/>'
         )
-        parts.append(_text(x + 2, base + 16, f"{hour:%b %d}", anchor="start"))
+        label = f"{hour:%b %d}"
+        if x + 2 + DAY_LABEL <= WIDTH:
+            parts.append(_text(x + 2, base + 16, label, anchor="start"))
+        else:  # a midnight near the right edge: the label ends at the edge instead
+            parts.append(_text(WIDTH, base + 16, label, anchor="end"))
     return parts
 
 
