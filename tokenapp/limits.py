@@ -106,9 +106,11 @@ def enforce(principal: Principal) -> None:
 
 def add_headers(response: Response) -> Response:
     window = g.get("rate_window")
-    if window is not None:
+    # A refused request's headers came with its problem response.
+    if window is not None and window.allowed:
+        add = response.headers.add
         for name, value in window.headers().items():
-            response.headers.setdefault(name, value)
+            add(name, value)
     return response
 
 
