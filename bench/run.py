@@ -324,6 +324,7 @@ def compare_switches(args, servers: dict, fixtures: dict) -> dict[str, list[floa
 
 def render_switches(args, large: int, paired: dict[str, list[float]]) -> str:
     lines = [
+        "",
         f"## Limits and usage counts, on vs off (verify PAT, N={large:,})",
         "",
         f"{args.cycles} cycles; in each, the four variants below for {args.cycle_seconds:g} s "

@@ -6,6 +6,7 @@ folder, as two machines behind a load balancer would. Skipped unless
 TOKENAPP_TEST_DATABASE_URL names a server (.ci/run sets it).
 """
 
+import datetime
 import json
 import os
 import re
@@ -212,6 +213,31 @@ def test_revoked_or_regenerated_through_a_is_refused_by_b(cluster):
 
     assert _json(a, "DELETE", f"{TOKENS}/{token['id']}", facts["pat"])[0] == 204
     assert _json(b, "GET", VERIFY, regenerated["token"])[0] == 401
+
+
+@needs_postgres
+def test_a_rate_limit_holds_across_both_nodes(cluster):
+    # Two nodes × two workers: four processes, each leasing from the shared count.
+    a, b, facts = cluster
+    secrets_by_limit = {}
+    for limit in (6, 64):
+        payload = {"expiration": None, "scopes": ["dashboard"], "note": "rl", "rate_limit": limit}
+        status, token = _json(a, "POST", TOKENS, facts["pat"], payload)
+        assert status == 201
+        secrets_by_limit[limit] = token["token"]
+    second = datetime.datetime.now(datetime.UTC).second
+    if second > 40:  # every request of a credential in one minute
+        time.sleep(61 - second)
+    exact = [
+        (node.request("GET", VERIFY, headers=bearer(secrets_by_limit[6]))) for node in [a, b] * 5
+    ]
+    leased = [
+        node.request("GET", VERIFY, headers=bearer(secrets_by_limit[64]))[0] for node in [a, b] * 64
+    ]
+    assert [status for status, _, _ in exact] == [200] * 6 + [429] * 4
+    assert [h["RateLimit-Remaining"] for _, h, _ in exact[:6]] == ["5", "4", "3", "2", "1", "0"]
+    assert 64 - 4 * (64 // 16) <= leased.count(200) <= 64, leased
+    assert leased.count(200) + leased.count(429) == 128
 
 
 @needs_postgres
