@@ -258,6 +258,16 @@ def test_token_create_regenerate_delete(page, server):
     assert page.get_by_text("1 access token expires within 7 days").count() == 1
     shot(page, "token-list.png")
 
+    page.get_by_role("link", name="short lived").click()  # limits, on the token's page
+    page.get_by_label("Requests per minute").fill("1")
+    page.get_by_label("Allowed addresses").fill("127.0.0.0/8\n10.20.0.0/16")
+    page.get_by_role("button", name="Save limits").click()
+    assert page.get_by_text("Limits of “short lived” saved.").count() == 1
+    assert page.get_by_text("1 request per minute").count() == 1
+    shot(page, "token-limits.png")
+    # Three requests span at most two minutes, each admitting one.
+    assert 429 in [verify(server, short)[0] for _ in range(3)]
+
 
 def test_audit_log_shows_what_happened(page):
     page.goto("/audit")

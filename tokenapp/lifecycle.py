@@ -19,6 +19,7 @@ from .models import Secret
 from .models import User
 
 MAX_GRACE_DAYS = 7
+MAX_RATE_LIMIT = 100_000  # requests per minute
 
 
 def expiry(days: int | None) -> datetime.datetime | None:

@@ -30,7 +30,7 @@ from .serializers import token
 ONE_DAY = datetime.timedelta(days=1)
 EXPIRATION = whole_number(1, 3650, nullable=True)
 GRACE = whole_number(0, lifecycle.MAX_GRACE_DAYS)
-RATE_LIMIT = whole_number(1, 100_000, nullable=True)
+RATE_LIMIT = whole_number(1, lifecycle.MAX_RATE_LIMIT, nullable=True)
 
 
 def _token_owner() -> Principal:

@@ -27,6 +27,7 @@ from . import once
 from .projects import membership_or_404
 from .token_forms import ConfirmForm
 from .token_forms import KeyForm
+from .token_forms import LimitsForm
 from .token_forms import RegenerateKeyForm
 
 KINDS = ("export", "full")
@@ -49,7 +50,7 @@ def _own_key(membership: Membership, key_id: str) -> Credential:
     return credential
 
 
-def _keys(membership: Membership) -> list[dict]:
+def _keys(membership: Membership, limits_forms: dict) -> list[dict]:
     rows = (
         Credential.select()
         .where(
@@ -64,6 +65,7 @@ def _keys(membership: Membership) -> list[dict]:
             "credential": row,
             "secret": lifecycle.export_secret(row) if row.kind == "export" else None,
             "grace_until": lifecycle.grace_until(row.id),
+            "limits_form": limits_forms.get(row.id) or LimitsForm.of(row),
         }
         for row in rows
     ]
@@ -87,8 +89,16 @@ def _examples(project: Project, keys: list[dict]) -> dict:
     }
 
 
-def _page(membership: Membership, *, form=None, new_secret=None, new_key=None, status=200):
-    keys = _keys(membership)
+def _page(
+    membership: Membership,
+    *,
+    form=None,
+    new_secret=None,
+    new_key=None,
+    limits_forms: dict | None = None,
+    status=200,
+):
+    keys = _keys(membership, limits_forms or {})
     response = render_template(
         "keys/index.html",
         project=membership.project,
@@ -150,6 +160,21 @@ def regenerate_key(slug: str, key_id: str):
         )
         return redirect(url_for("web.project_keys", slug=slug), 303)
     return _page(membership, new_secret=secret, new_key=credential)
+
+
+@bp.post("/projects/<slug>/keys/<key_id>/limits")
+@login_required
+def set_key_limits(slug: str, key_id: str):
+    membership = membership_or_404(slug)
+    credential = _own_key(membership, key_id)
+    if credential.revoked_at is not None:
+        abort(409)
+    form = LimitsForm()
+    if not form.validate():
+        return _page(membership, limits_forms={credential.id: form}, status=422)
+    lifecycle.update(credential, actor=current_user, **form.limits())
+    flash(f"Limits of “{credential.note}” saved.", "success")
+    return redirect(url_for("web.project_keys", slug=slug, _anchor=f"limits-{credential.id}"), 303)
 
 
 @bp.post("/projects/<slug>/keys/<key_id>/revoke")

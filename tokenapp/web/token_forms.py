@@ -6,12 +6,15 @@ reading (full / manage / view), one checkbox per extension that does not
 (automation's webhook_run).
 """
 
+import re
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
 from wtforms import IntegerField
 from wtforms import RadioField
 from wtforms import SelectChoice
 from wtforms import StringField
+from wtforms import TextAreaField
 from wtforms.validators import DataRequired
 from wtforms.validators import InputRequired
 from wtforms.validators import Length
@@ -20,7 +23,10 @@ from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
 from ..lifecycle import MAX_GRACE_DAYS
+from ..lifecycle import MAX_RATE_LIMIT
+from ..models import Credential
 from ..scopes import Catalogue
+from ..validation import cidr_list
 from .once import OnceField
 
 NONE = "none"
@@ -69,6 +75,48 @@ class RegenerateKeyForm(FlaskForm):
         validators=[Optional(), NumberRange(0, MAX_GRACE_DAYS)],
         description=f"0 stops the old secret at once; at most {MAX_GRACE_DAYS} days.",
     )
+
+
+class LimitsForm(FlaskForm):
+    """A credential's rate limit and IP allowlist: the same form for PATs and project keys."""
+
+    rate_limit = IntegerField(
+        "Requests per minute",
+        validators=[
+            Optional(),
+            NumberRange(
+                1,
+                MAX_RATE_LIMIT,
+                f"Enter a whole number from 1 to {MAX_RATE_LIMIT:,}, or leave it empty.",
+            ),
+        ],
+        description="Empty: no limit. Past it, requests get 429 until the minute ends.",
+    )
+    ip_allowlist = TextAreaField(
+        "Allowed addresses",
+        description="One network per line, e.g. 10.20.0.0/16 or 192.168.1.7. Empty: any address.",
+    )
+
+    @classmethod
+    def of(cls, credential: Credential) -> "LimitsForm":
+        return cls(
+            formdata=None,
+            data={
+                "rate_limit": credential.rate_limit,
+                "ip_allowlist": "\n".join(credential.ip_allowlist or []),
+            },
+        )
+
+    def validate_ip_allowlist(self, field):
+        entries = [part for part in re.split(r"[\s,]+", field.data or "") if part]
+        try:
+            self.networks = cidr_list(entries)  # the API's check: one rule for both
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def limits(self) -> dict:
+        """The fields for lifecycle.update; only after validate()."""
+        return {"rate_limit": self.rate_limit.data, "ip_allowlist": self.networks}
 
 
 class ConfirmForm(FlaskForm):

@@ -26,6 +26,7 @@ from ..scopes import OPERATIONS
 from . import bp
 from . import once
 from .token_forms import ConfirmForm
+from .token_forms import LimitsForm
 from .token_forms import RegenerateTokenForm
 from .token_forms import token_form
 
@@ -85,7 +86,7 @@ def create_token():
     return page, 201, NO_STORE
 
 
-def _detail(credential: Credential, *, regenerate_form=None, status=200):
+def _detail(credential: Credential, *, regenerate_form=None, limits_form=None, status=200):
     page = render_template(
         "tokens/detail.html",
         token=credential,
@@ -94,6 +95,7 @@ def _detail(credential: Credential, *, regenerate_form=None, status=200):
         access=effective_access(credential),
         operations=OPERATIONS,
         regenerate_form=regenerate_form or RegenerateTokenForm(formdata=None),
+        limits_form=limits_form or LimitsForm.of(credential),
         confirm_form=ConfirmForm(formdata=None),
     )
     return page, status
@@ -158,6 +160,20 @@ def regenerate_token(token_id: str):
         grace_until=lifecycle.grace_until(credential.id),
     )
     return page, 200, NO_STORE
+
+
+@bp.post("/tokens/<token_id>/limits")
+@login_required
+def set_token_limits(token_id: str):
+    credential = _own_token(token_id)
+    if credential.revoked_at is not None:
+        abort(409)
+    form = LimitsForm()
+    if not form.validate():
+        return _detail(credential, limits_form=form, status=422)
+    lifecycle.update(credential, actor=current_user, **form.limits())
+    flash(f"Limits of “{credential.note}” saved.", "success")
+    return redirect(url_for("web.show_token", token_id=credential.id, _anchor="limits"), 303)
 
 
 @bp.post("/tokens/<token_id>/delete")
