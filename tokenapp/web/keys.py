@@ -50,6 +50,14 @@ def _own_key(membership: Membership, key_id: str) -> Credential:
     return credential
 
 
+def _live_key(membership: Membership, key_id: str) -> Credential:
+    """The user's key, for a change: a revoked one cannot change (409)."""
+    credential = _own_key(membership, key_id)
+    if credential.revoked_at is not None:
+        abort(409)
+    return credential
+
+
 def _keys(membership: Membership, limits_forms: dict) -> list[dict]:
     rows = (
         Credential.select()
@@ -142,10 +150,8 @@ def create_key(slug: str):
 @login_required
 def regenerate_key(slug: str, key_id: str):
     membership = membership_or_404(slug)
-    credential = _own_key(membership, key_id)
+    credential = _live_key(membership, key_id)
     form = RegenerateKeyForm()
-    if credential.revoked_at is not None:
-        abort(409)
     if not form.validate():
         flash("; ".join(form.grace.errors or ["The form expired; try again."]), "error")
         return redirect(url_for("web.project_keys", slug=slug), 303)
@@ -166,9 +172,7 @@ def regenerate_key(slug: str, key_id: str):
 @login_required
 def set_key_limits(slug: str, key_id: str):
     membership = membership_or_404(slug)
-    credential = _own_key(membership, key_id)
-    if credential.revoked_at is not None:
-        abort(409)
+    credential = _live_key(membership, key_id)
     form = LimitsForm()
     if not form.validate():
         return _page(membership, limits_forms={credential.id: form}, status=422)

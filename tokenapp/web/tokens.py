@@ -46,6 +46,14 @@ def _own_token(token_id: str) -> Credential:
     return credential
 
 
+def _live_token(token_id: str) -> Credential:
+    """The user's token, for a change: a deleted one cannot change (409)."""
+    credential = _own_token(token_id)
+    if credential.revoked_at is not None:
+        abort(409)
+    return credential
+
+
 def _badge(credential: Credential) -> str:
     state = credential.state
     if state == "active" and expires_soon(credential.expires_at):
@@ -110,9 +118,7 @@ def show_token(token_id: str):
 @bp.route("/tokens/<token_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_token(token_id: str):
-    credential = _own_token(token_id)
-    if credential.revoked_at is not None:
-        abort(409)
+    credential = _live_token(token_id)
     form = token_form(catalogue(), with_expiry=False)
     if not form.is_submitted():
         form = token_form(
@@ -137,9 +143,7 @@ def edit_token(token_id: str):
 @bp.post("/tokens/<token_id>/regenerate")
 @login_required
 def regenerate_token(token_id: str):
-    credential = _own_token(token_id)
-    if credential.revoked_at is not None:
-        abort(409)
+    credential = _live_token(token_id)
     form = RegenerateTokenForm()
     if not form.validate():
         return _detail(credential, regenerate_form=form, status=422)
@@ -165,9 +169,7 @@ def regenerate_token(token_id: str):
 @bp.post("/tokens/<token_id>/limits")
 @login_required
 def set_token_limits(token_id: str):
-    credential = _own_token(token_id)
-    if credential.revoked_at is not None:
-        abort(409)
+    credential = _live_token(token_id)
     form = LimitsForm()
     if not form.validate():
         return _detail(credential, limits_form=form, status=422)
