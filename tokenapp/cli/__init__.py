@@ -28,13 +28,14 @@ ANY_ADDRESS = ("0.0.0.0", "::", "")  # noqa: S104  (to print a URL one can open,
 
 
 @contextmanager
-def database(*, migrating: bool = False) -> Iterator[None]:
+def database(*, needs_schema: bool = True) -> Iterator[None]:
     """A connection for one command; a refusal from the domain becomes a one-line error.
 
-    Commands other than those that migrate need the current schema, or they
-    would end in a traceback about a missing table.
+    A command that needs the current schema says "run tokenapp init" rather
+    than end in a traceback about a missing table; init, serve (they migrate)
+    and scan (it works without tables) pass needs_schema=False.
     """
-    pending = [] if migrating else db.pending()
+    pending = db.pending() if needs_schema else []
     if pending:
         raise click.ClickException(
             f"The database is not at the current schema ({len(pending)} migration(s) pending): "
@@ -72,7 +73,7 @@ def init_command():
 
     Example: tokenapp init
     """
-    with database(migrating=True):
+    with database(needs_schema=False):
         applied = db.migrate()
     say(f"Applied {len(applied)} migration(s)." if applied else "Database is up to date.")
 
@@ -94,7 +95,7 @@ def serve_command(bind, workers, threads, certfile, keyfile):
 
     if bool(certfile) != bool(keyfile):
         raise click.UsageError("--certfile and --keyfile go together.")
-    with database(migrating=True):
+    with database(needs_schema=False):
         db.migrate()
         needs_setup = accounts.setup_needed()
         # Another node (or an earlier start) may have printed a code: reuse it.
