@@ -7,8 +7,8 @@ backend.
 
 A worker does not write the shared count on every request: it *leases* a
 share of what remains of the window (at most 1/LEASE_SHARE of it, never more
-than LEASE_MAX) and admits that many requests from memory, as quota leasing
-does in Google's Doorman or Envoy's global rate limiter. The shared count is
+than LEASE_MAX) and admits that many requests from memory, the way Google's
+Doorman leases capacity to its clients. The shared count is
 raised by the whole lease when it is taken, so the workers together never
 admit more than the limit; near the limit leases shrink to one request, so
 the count is exact where it matters. What a worker leased and did not use is
