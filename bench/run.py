@@ -288,8 +288,9 @@ def run(args, sizes: list[int], work: Path, servers: list[Server]) -> int:
                 )
     paired = compare_switches(args, {"usual": apps[large], "quiet": quiet}, fixtures[large])
     rss_after = {"hello": hello.rss_mb(), **{n: apps[n].rss_mb() for n in sizes}}
-    report = render(args, sizes, names, samples, rss, rss_after, seed_notes, started)
+    report = render(args, sizes, names, samples, rss, rss_after, seed_notes)
     report += render_switches(args, large, paired)
+    report += f"\nWhole run: {time.monotonic() - started:.0f} s.\n"
     print(report)
     Path(args.out).write_text(report)
     print(f"written to {args.out}")
@@ -353,7 +354,7 @@ def median(results: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in results)
 
 
-def render(args, sizes, names, samples, rss, rss_after, seed_notes, started) -> str:
+def render(args, sizes, names, samples, rss, rss_after, seed_notes) -> str:
     hello = median(samples[("hello", None)], "rps")
     small, large = sizes[0], sizes[-1]
     lines = [
@@ -427,11 +428,8 @@ def render(args, sizes, names, samples, rss, rss_after, seed_notes, started) -> 
         "Usage counts are on in every row above; 'verify PAT, limits on' is a PAT with a rate "
         "limit of 100,000/min and an IP allowlist. Limits and usage counts on vs off: below.",
         "Profile of verify and what was changed: bench/profile.md.",
-        "",
-        f"Whole run: {time.monotonic() - started:.0f} s.",
-        "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ def test_a_token_gets_a_rate_limit_and_an_allowlist_on_its_page(client, owner, m
     shown = html(client.get(page))
     assert "2 requests per minute" in shown
     assert "<code>127.0.0.0/8</code>, <code>10.20.0.0/16</code>" in shown
+    assert '<h2 id="limits">' in shown and 'aria-labelledby="limits"' in shown
     stored = Credential.get_by_id(credential.id)
     assert (stored.rate_limit, stored.ip_allowlist) == (2, ["127.0.0.0/8", "10.20.0.0/16"])
     assert _statuses(client, secret, 3) == [200, 200, 429]
@@ -109,6 +110,8 @@ def test_a_project_key_gets_limits_on_the_key_page(client, owner, make_key):
     assert response.headers["Location"].endswith(f"{page}#limits-{credential.id}")
     shown = html(client.get(page))
     assert "1 request per minute" in shown and "<code>127.0.0.1/32</code>" in shown
+    assert f'<h2 id="limits-{credential.id}">' in shown
+    assert f'aria-labelledby="limits-{credential.id}"' in shown
     assert _statuses(client, secret, 2) == [200, 429]
 
 
