@@ -108,6 +108,27 @@ def test_the_same_secret_twice_is_accepted(client, issue):
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("blank", ["", " ", "%20%09", "+"], ids=["empty", "space", "tab", "plus"])
+def test_a_blank_query_key_is_no_credential(client, issue, blank):
+    _, secret = issue("pat")
+    response = client.get(f"{VERIFY}?key={blank}", headers=bearer(secret))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    response = client.get(f"{VERIFY}?key={blank}&key={secret}")
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_a_blank_query_key_alone_is_a_missing_credential(client):
+    response = client.get(f"{VERIFY}?key=%20")
+    assert_problem(response, 401)
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="tokenapp"'
+
+
+def test_a_query_key_is_read_without_surrounding_whitespace(client, issue):
+    _, secret = issue("export")
+    response = client.get(f"{VERIFY}?key=%20{secret}%20", headers=bearer(secret))
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
 @pytest.mark.parametrize(
     "headers",
     [{}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer "}],

@@ -1,5 +1,6 @@
 """`tokenapp scan`: leaked secrets by prefix and checksum, their state, --revoke."""
 
+import pytest
 from conftest import bearer
 
 from tokenapp import credentials
@@ -131,3 +132,76 @@ def test_scan_without_tokenapp_tables_says_unknown(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "no tokenapp tables" in result.output
     assert result.stdout.strip().endswith(")") and " unknown (" in result.stdout
+
+
+def _glued_lines(secret: str) -> list[str]:
+    return [
+        f"MY_TOKEN_{secret}",
+        f"{secret}_prod",
+        f"export DEPLOY_{secret}_OLD=1",
+        f"prefix{secret}suffix",
+        f"url=https://x.example/?key={secret}&v=2",
+    ]
+
+
+def test_scan_finds_secrets_glued_to_words(runner, tmp_path, make_token):
+    _, secret = make_token(["dashboard"])
+    leak = tmp_path / "glued.env"
+    lines = _glued_lines(secret)
+    leak.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(args=["scan", str(leak)])
+    assert result.exit_code == 1, result.output
+    found = [(where, state) for where, _, _, state in _parse(result.stdout)]
+    assert found == [(f"{leak}:{n}", "live") for n in range(1, len(lines) + 1)]
+    assert secret not in result.output
+
+
+def test_scan_ignores_glued_look_alikes(runner, tmp_path, make_token):
+    _, secret = make_token(["dashboard"])
+    bad = _bad_checksum(secret)
+    leak = tmp_path / "near.env"
+    leak.write_text("\n".join(_glued_lines(bad)) + f"\nTOKEN_{secret[:-1]}\n")
+    result = runner.invoke(args=["scan", str(leak)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+
+
+ENCODINGS = {
+    "utf-16-le-bom": lambda text: b"\xff\xfe" + text.encode("utf-16-le"),
+    "utf-16-be-bom": lambda text: b"\xfe\xff" + text.encode("utf-16-be"),
+    "utf-16-le": lambda text: text.encode("utf-16-le"),
+    "utf-16-be": lambda text: text.encode("utf-16-be"),
+    "utf-8-bom": lambda text: text.encode("utf-8-sig"),
+    "utf-32-bom": lambda text: text.encode("utf-32"),
+    "latin-1": lambda text: text.encode("latin-1"),
+    "cp1252": lambda text: text.encode("cp1252"),
+}
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_scan_reads_files_in_other_encodings(runner, tmp_path, make_token, encoding):
+    _, secret = make_token(["dashboard"])
+    text = f'# Zugangsdaten für café – € …\r\nNAME=x\r\nAPI_TOKEN = "{secret}"\r\n'
+    if encoding == "latin-1":
+        text = text.replace("– € …", "ÿ")
+    leak = tmp_path / f"settings.{encoding}.ps1"
+    leak.write_bytes(ENCODINGS[encoding](text))
+    result = runner.invoke(args=["scan", str(leak)])
+    assert result.exit_code == 1, result.output
+    assert [(w, s) for w, _, _, s in _parse(result.stdout)] == [(f"{leak}:3", "live")]
+
+
+def test_scan_near_miss_in_utf16_is_not_reported(runner, tmp_path, make_token):
+    _, secret = make_token(["dashboard"])
+    leak = tmp_path / "near.txt"
+    leak.write_bytes(f"TOKEN={_bad_checksum(secret)}\n".encode("utf-16"))
+    result = runner.invoke(args=["scan", str(leak)])
+    assert result.exit_code == 0 and result.stdout == "", result.output
+
+
+def test_scan_still_skips_binary_files_with_nul_bytes(runner, tmp_path, make_token):
+    _, secret = make_token(["dashboard"])
+    blob = tmp_path / "image.bin"
+    blob.write_bytes(bytes(range(256)) * 8 + secret.encode() + b"\0" * 64)
+    result = runner.invoke(args=["scan", str(blob)])
+    assert result.exit_code == 0 and result.stdout == "", result.output

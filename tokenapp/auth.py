@@ -74,14 +74,16 @@ def unauthorized(detail: str) -> Problem:
 
 
 def read_secret(request: Request) -> str | None:
-    """The secret the request carries, or None. Two different secrets are a 400."""
-    found = set()
+    """The secret the request carries, or None. Two different secrets are a 400.
+
+    A blank value (``?key=``, ``Bearer   ``) carries nothing, so it neither
+    counts as a credential nor makes a second one.
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() in SCHEMES and value.strip():
-        found.add(value.strip())
-    for value in request.args.getlist("key"):
-        found.add(value)
+    carried = [value] if scheme.lower() in SCHEMES else []
+    carried += request.args.getlist("key")
+    found = {value.strip() for value in carried} - {""}
     if len(found) > 1:
         raise Problem(
             400,

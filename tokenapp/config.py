@@ -1,10 +1,14 @@
 """Configuration: defaults, the instance folder, TOKENAPP_* variables, overrides."""
 
 import os
+import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask
+
+URL_CHARACTERS = re.compile(r"[A-Za-z0-9._~:/\[\]%-]+")
 
 
 class ImproperlyConfigured(RuntimeError):
@@ -33,6 +37,7 @@ DEFAULTS = {
     "WTF_CSRF_TIME_LIMIT": None,
     "USAGE_COUNTS": True,  # hourly request counts per credential (last_used is always kept)
     "USAGE_FLUSH_SECONDS": 30,
+    "PUBLIC_URL": None,  # None: curl examples use $TOKENAPP_URL (or a loopback address)
     "CLOCK": None,  # tests inject a callable returning naive UTC datetimes
 }
 
@@ -54,6 +59,7 @@ def load(app: Flask, overrides: dict | None) -> None:
         path = os.path.join(app.instance_path, "tokenapp.db")
         app.config["DATABASE_URL"] = f"sqlite:///{path}"
     app.config["TRUSTED_PROXIES"] = _as_list(app.config["TRUSTED_PROXIES"])
+    app.config["PUBLIC_URL"] = parse_public_url(app.config["PUBLIC_URL"])
 
 
 def _instance_secret_key(folder: Path) -> str:
@@ -81,3 +87,33 @@ def _as_list(value) -> list[str]:
     raise ImproperlyConfigured(
         "TOKENAPP_TRUSTED_PROXIES must be a comma-separated list of addresses or networks"
     )
+
+
+def parse_public_url(value: object) -> str | None:
+    """TOKENAPP_PUBLIC_URL checked and without its trailing slash; None when unset."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    url = value.strip() if isinstance(value, str) else ""
+    problem = _public_url_problem(url)
+    if problem:
+        raise ImproperlyConfigured(
+            f"TOKENAPP_PUBLIC_URL {problem}: give the address people use, "
+            "such as https://tokenapp.example.internal or https://intranet.example/tokenapp"
+        )
+    return url.rstrip("/")
+
+
+def _public_url_problem(url: str) -> str | None:
+    # It is pasted into shell lines (curl examples): only characters no shell reads.
+    if not URL_CHARACTERS.fullmatch(url):
+        return "must be an http(s) URL of letters, digits and -._~:/[]%"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in ("http", "https"):
+        return "must start with https:// or http://"
+    if not parts.hostname:
+        return "has no host"
+    return None

@@ -1,7 +1,9 @@
 """`tokenapp scan`: find leaked tokenapp secrets in files, say which still work.
 
-A secret is recognised by its prefix and checksum (credentials.find), so
-look-alikes (a changed character, a made-up example) are not reported. Each
+A secret is recognised by its prefix and checksum wherever it sits (glued to
+a variable name too), so look-alikes (a changed character, a made-up example)
+are not reported. Files are read as UTF-8, UTF-16 or UTF-32 (by BOM, or by
+the NUL pattern of UTF-16), else latin-1; other files with NULs are binary. Each
 one found is looked up by digest: `live` (it would authenticate, or would
 again once its user is reactivated), `revoked`, `expired` (the token, or a
 rotated-out secret past its grace period), or `unknown` (not in this
@@ -9,7 +11,9 @@ database: another installation's, deleted, or regenerated without grace).
 Only the secret's hint (prefix and four characters) is ever printed.
 """
 
+import codecs
 import os
+import re
 import uuid
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -25,6 +29,20 @@ from .models import Secret
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv"}
 MAX_BYTES = 20 * 1024 * 1024  # bigger files are data, not config or code
 SNIFF = 8192
+NUL_SHARE = 0.1  # UTF-16 sniffing: the least share of NULs in the high-byte positions
+BOMS = (  # UTF-32 first: its little-endian BOM begins with UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Prefix and body wherever they sit, even glued to a word (MY_TOKEN_tkp_…_prod):
+# no word boundary, because the checksum alone tells a secret from a look-alike.
+CANDIDATE = re.compile(
+    rf"tk[pef]_[0-9A-Za-z]{{{credentials.RANDOM_LENGTH + credentials.CHECKSUM_LENGTH}}}"
+)
+LINE_BREAK = re.compile(r"\r\n|\r|\n")  # as editors and grep -n count lines
 SYSTEM_ACTOR = "tokenapp scan"
 
 
@@ -45,40 +63,75 @@ class Finding:
 
 
 def files(paths: Iterable[str]) -> Iterator[Path]:
-    """Every regular file under paths, skipping VCS folders and binary files."""
+    """Every regular file under paths, skipping VCS folders (binary files are skipped later)."""
     for name in paths:
         root = Path(name)
         if root.is_file():
-            if _is_text(root):
-                yield root
+            yield root
             continue
         for folder, dirs, names in os.walk(root):
             dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
             for file in sorted(names):
                 path = Path(folder, file)
-                if path.is_file() and not path.is_symlink() and _is_text(path):
+                if path.is_file() and not path.is_symlink():
                     yield path
 
 
-def _is_text(path: Path) -> bool:
+def read_text(path: Path) -> str | None:
+    """The file's text, or None for a binary, unreadable or oversized file.
+
+    Secrets are ASCII, so any decoding that keeps ASCII finds them: a BOM
+    names UTF-8/16/32; NULs at every other byte mean UTF-16 without one; other
+    NULs mean binary; otherwise UTF-8, and latin-1 (which decodes any bytes)
+    when it is not UTF-8.
+    """
     try:
         if path.stat().st_size > MAX_BYTES:
-            return False
+            return None
         with path.open("rb") as fh:
-            return b"\0" not in fh.read(SNIFF)
+            head = fh.read(SNIFF)
+            encoding = _encoding(head)
+            if encoding is None:
+                return None
+            data = head + fh.read(MAX_BYTES)
     except OSError:
-        return False
+        return None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        # Not UTF-8 after all (past the sniff), or a UTF-16/32 file cut short.
+        return data.decode("latin-1" if encoding == "utf-8" else encoding, errors="replace")
+
+
+def _encoding(head: bytes) -> str | None:
+    for bom, encoding in BOMS:
+        if head.startswith(bom):
+            return encoding
+    if b"\0" not in head:
+        return "utf-8"
+    # UTF-16 text without a BOM: ASCII characters have a NUL high byte, and
+    # almost no character has a NUL low byte; binary data has NULs anywhere.
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    half = len(head) // 2 or 1
+    if odd >= half * NUL_SHARE and even * 20 <= odd:
+        return "utf-16-le"
+    if even >= half * NUL_SHARE and odd * 20 <= even:
+        return "utf-16-be"
+    return None
 
 
 def secrets_in(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, secret) of every well-formed secret in a text file."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+    text = read_text(path)
+    if text is None:
         return
-    for number, line in enumerate(text.splitlines(), start=1):
-        for _, secret in credentials.find(line):
-            yield number, secret
+    for number, line in enumerate(LINE_BREAK.split(text), start=1):
+        for match in CANDIDATE.finditer(line):
+            try:
+                credentials.parse(match.group(0))
+            except credentials.MalformedSecret:
+                continue  # a look-alike: the checksum says it is not one of ours
+            yield number, match.group(0)
 
 
 def classify(secret: str) -> tuple[str, Credential | None]:

@@ -13,12 +13,12 @@ from flask import abort
 from flask import flash
 from flask import redirect
 from flask import render_template
-from flask import request
 from flask import url_for
 from flask_login import current_user
 from flask_login import login_required
 
 from .. import lifecycle
+from .. import urls
 from ..models import Credential
 from ..models import Membership
 from ..models import Project
@@ -80,11 +80,11 @@ def _keys(membership: Membership, limits_forms: dict) -> list[dict]:
 
 
 def _examples(project: Project, keys: list[dict]) -> dict:
-    """curl lines with this server's base URL; only an export key's own secret goes in."""
+    """curl lines with this server's public URL; only an export key's own secret goes in."""
     export = next(
         (k["secret"] for k in keys if k["secret"] and k["credential"].state == "active"), None
     )
-    base = request.url_root.rstrip("/")
+    base = urls.base()  # never the Host header: these lines can hold a live export key
     url = f"{base}/api/v1/projects/{project.slug}/{EXAMPLE_COLLECTION}"
     return {
         "read": f'curl -H "Authorization: Bearer {export or "tke_…"}" {url}',
