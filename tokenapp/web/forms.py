@@ -86,5 +86,9 @@ class AddMemberForm(FlaskForm):
     role = SelectField("Role", choices=ROLE_CHOICES, default="viewer")
 
 
+class AppointOwnerForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+
+
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=ROLE_CHOICES)
