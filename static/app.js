@@ -12,10 +12,10 @@ document.addEventListener("click", async (event) => {
     source.select?.();
     document.execCommand("copy");
   }
-  const label = button.textContent;
+  const label = button.innerHTML; // keeps the visually hidden name of what it copies
   button.textContent = "Copied";
   button.setAttribute("aria-live", "polite");
-  setTimeout(() => { button.textContent = label; }, 1500);
+  setTimeout(() => { button.innerHTML = label; }, 1500);
 });
 
 document.addEventListener("submit", (event) => {
@@ -37,3 +37,16 @@ document.addEventListener("submit", (event) => {
 window.addEventListener("pageshow", () => {
   for (const form of document.querySelectorAll("form[data-sent]")) delete form.dataset.sent;
 });
+
+// A banner the user dismissed stays away for this browser session, until what it warns of changes.
+for (const banner of document.querySelectorAll("[data-dismiss-key]")) {
+  const key = "dismissed:" + banner.dataset.dismissKey;
+  if (sessionStorage.getItem(key)) { banner.hidden = true; continue; }
+  const button = banner.querySelector("[data-dismiss]");
+  if (!button) continue;
+  button.hidden = false;
+  button.addEventListener("click", () => {
+    sessionStorage.setItem(key, "1");
+    banner.hidden = true;
+  });
+}
