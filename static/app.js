@@ -50,3 +50,13 @@ for (const banner of document.querySelectorAll("[data-dismiss-key]")) {
     banner.hidden = true;
   });
 }
+
+// A form that came back with errors: the eye goes to the first invalid field (the summary
+// above the form says what is wrong), not to the top of a long page.
+{
+  const invalid = document.querySelector('[aria-invalid="true"]');
+  if (invalid) {
+    invalid.focus({ preventScroll: true });
+    (invalid.closest("form") ?? invalid).scrollIntoView({ block: "start" });
+  }
+}
