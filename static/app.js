@@ -60,3 +60,32 @@ for (const banner of document.querySelectorAll("[data-dismiss-key]")) {
     (invalid.closest("form") ?? invalid).scrollIntoView({ block: "start" });
   }
 }
+
+// The expiry picker: the date a choice means, the custom field only when chosen, and a
+// warning for a token that never expires. Without JS every part simply shows.
+for (const picker of document.querySelectorAll("[data-expiry-picker]")) {
+  const preview = picker.querySelector("[data-expiry-preview]");
+  const custom = picker.querySelector('[data-show-when="custom"]');
+  const never = picker.querySelector('[data-show-when="never"]');
+  const days = picker.querySelector('input[name="custom_days"]');
+  const update = () => {
+    const chosen = picker.querySelector('input[name="expiry"]:checked')?.value;
+    custom.hidden = chosen !== "custom" && custom.querySelector('[aria-invalid="true"]') === null;
+    never.hidden = chosen !== "never";
+    const count = chosen === "custom" ? Number(days.value.trim()) : Number(chosen);
+    if (chosen === "never") {
+      preview.textContent = "Never expires.";
+    } else if (Number.isInteger(count) && count >= 1 && count <= 3650) {
+      const on = new Date(Date.now() + count * 86400000);
+      const shown = on.toLocaleDateString("en-GB", {
+        weekday: "short", day: "numeric", month: "short", year: "numeric", timeZone: "UTC",
+      });
+      preview.textContent = `Expires on ${shown} (UTC), in ${count} day${count === 1 ? "" : "s"}.`;
+    } else {
+      preview.textContent = "";
+    }
+  };
+  picker.addEventListener("change", update);
+  picker.addEventListener("input", update);
+  update();
+}
