@@ -18,9 +18,19 @@ document.addEventListener("click", async (event) => {
   setTimeout(() => { button.innerHTML = label; }, 1500);
 });
 
+// Confirmations name the object and the consequence; a regenerate form says what its grace means.
 document.addEventListener("submit", (event) => {
-  const message = event.target.dataset.confirm;
-  if (message && !window.confirm(message)) event.preventDefault();
+  let message = event.target.dataset.confirm;
+  if (!message) return;
+  const grace = event.target.querySelector('input[name="grace"]');
+  if (grace) {
+    const days = Number(grace.value || 0);
+    message = message.replace(/The (old|current) secret stops working.*$/, "");
+    message += days > 0
+      ? ` The old secret keeps working for ${days} day${days === 1 ? "" : "s"}, then stops.`
+      : " The old secret stops working at once.";
+  }
+  if (!window.confirm(message.trim())) event.preventDefault();
 });
 
 // A form that reveals a secret (it carries a one-use nonce) is sent once per page view:

@@ -13,6 +13,7 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 API_PREFIX = "/api/"
+DOCS_PAGE = "/api/docs"  # a page in the app's frame (who is signed in), not an API route
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -45,7 +46,7 @@ class SessionInterface(SecureCookieSessionInterface):
     def open_session(self, app: Flask, request: Request):
         # The API never reads the session cookie: a browser's sign-in cannot
         # authorise an API call, and a cross-site request has nothing to borrow.
-        if request.path.startswith(API_PREFIX):
+        if request.path.startswith(API_PREFIX) and request.path != DOCS_PAGE:
             return self.make_null_session(app)
         return super().open_session(app, request)
 
