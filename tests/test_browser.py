@@ -242,7 +242,7 @@ def test_token_create_regenerate_delete(page, server):
 
     page.goto("/tokens")
     page.get_by_role("link", name="grafana").click()
-    page.get_by_role("button", name="Delete token").click()
+    page.get_by_role("button", name="Revoke token").click()
     assert page.get_by_text("revoked").count()
     assert verify(server, new_token)[0] == 401
 

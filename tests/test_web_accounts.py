@@ -71,6 +71,28 @@ def test_setup_with_short_password_keeps_the_code(client, auth, setup_code):
     assert auth.post("/setup", setup_form(setup_code)).status_code == 302
 
 
+def test_setup_codes_have_no_look_alikes_and_survive_a_sloppy_paste(client, auth, setup_code):
+    assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}", setup_code)
+    sloppy = "  " + setup_code.lower().replace("-", " ").replace("0", "o").replace("1", "l") + "\n"
+    assert auth.post("/setup", setup_form(sloppy)).status_code == 302
+
+
+def test_setup_shows_every_problem_at_once_and_keeps_the_passwords(client, auth, setup_code):
+    response = auth.post(
+        "/setup",
+        {"code": "WRONG", "username": "no spaces allowed", "password": "short", "confirm": "short"},
+    )
+    page = response.get_data(as_text=True)
+    summary = page.split('class="flash flash-error" role="alert">')[1].split("</div>")[0]
+    assert "That setup code is not valid." in summary
+    assert "Usernames are 1-64 characters" in summary
+    assert "at least" in summary
+    for field in ("code", "username", "password"):
+        assert f'id="{field}-error"' in page
+    assert page.count('value="short"') == 2  # password and confirmation kept
+    assert User.select().count() == 0
+
+
 def test_a_new_setup_code_replaces_the_old_one(client, auth, setup_code):
     newer = accounts.new_setup_code()
     assert error_message(auth.post("/setup", setup_form(setup_code))) is not None

@@ -7,6 +7,7 @@ from conftest import bearer
 from markupsafe import escape
 
 from tokenapp import db
+from tokenapp.models import AuditEvent
 from tokenapp.models import Credential
 from tokenapp.models import Secret
 
@@ -203,20 +204,51 @@ def test_revoke_key(client, member):
     assert f"{key.id}/regenerate" not in page
 
 
-def test_keys_of_another_member_cannot_be_touched(client, member, make_user, make_key):
-    _, project = member
-    other = make_user()
-    from tokenapp import projects
-
-    projects.add_member(project, other, "editor")
-    key, secret = make_key(project, other, "full")
-    for action in ("regenerate", "revoke"):
+def test_a_member_cannot_see_or_touch_another_members_keys(
+    client, make_user, make_project, make_key, login
+):
+    owner, editor = make_user(), make_user()
+    project = make_project(owner=owner, members=[(editor, "editor")])
+    key, secret = make_key(project, owner, "full", label="owner laptop")
+    login(editor)
+    for action in ("regenerate", "revoke", "limits"):
         response = post_form(
             client, keys_url(project), f"{keys_url(project)}/{key.id}/{action}", {}
         )
         assert response.status_code == 404
+    assert client.get(f"{keys_url(project)}/{key.id}").status_code == 404
     assert str(key.id) not in html(client.get(keys_url(project)))
+    assert "Other members" not in html(client.get(keys_url(project)))
     assert client.get("/api/v1/auth/verify", headers=bearer(secret)).status_code == 200
+
+
+def test_an_owner_sees_every_key_and_revokes_a_teammates(client, member, make_user, make_key):
+    _, project = member
+    bob = make_user("bob")
+    from tokenapp import projects
+
+    projects.add_member(project, bob, "editor")
+    key, secret = make_key(project, bob, "full", label="bob laptop")
+    export, export_secret = make_key(project, bob, "export", label="bob export")
+    page = html(client.get(keys_url(project)))
+    assert "bob laptop" in page and "bob export" in page
+    assert 'aria-labelledby="member-keys"' in page
+    assert export_secret not in page  # only its member reads an export key's secret
+    detail = html(client.get(f"{keys_url(project)}/{key.id}"))
+    assert "only they can regenerate it" in detail and "bob" in detail
+    # A key acts as its member: the owner may not mint its secret or change its limits.
+    for action in ("regenerate", "limits"):
+        response = post_form(
+            client, keys_url(project), f"{keys_url(project)}/{key.id}/{action}", {}
+        )
+        assert response.status_code == 403
+    assert client.get("/api/v1/auth/verify", headers=bearer(secret)).status_code == 200
+    response = post_form(client, keys_url(project), f"{keys_url(project)}/{key.id}/revoke", {})
+    assert response.status_code == 303
+    assert client.get("/api/v1/auth/verify", headers=bearer(secret)).status_code == 401
+    event = AuditEvent.get(AuditEvent.action == "credential.revoke")
+    assert (event.target, event.actor_name) == (str(key.id), member[0].username)
+    assert client.get("/api/v1/auth/verify", headers=bearer(export_secret)).status_code == 200
 
 
 def test_viewer_may_create_a_full_key_that_can_only_read(

@@ -95,23 +95,25 @@ def test_a_deleted_token_takes_no_limits(client, owner, make_token):
     assert post_form(client, "/tokens", f"{page}/limits", {"rate_limit": "5"}).status_code == 409
 
 
-def test_a_project_key_gets_limits_on_the_key_page(client, owner, make_key):
+def test_a_project_key_gets_limits_on_its_page(client, owner, make_key):
     user, project = owner
     credential, secret = make_key(project, user, "export", label="deploy")
-    page = f"/projects/{project.slug}/keys"
-    assert "no rate limit" in html(client.get(page))
+    keys = f"/projects/{project.slug}/keys"
+    page = f"{keys}/{credential.id}"
+    assert "no rate limit" in html(client.get(keys))
     response = post_form(
         client,
         page,
-        f"{page}/{credential.id}/limits",
+        f"{page}/limits",
         {"rate_limit": "1", "ip_allowlist": "127.0.0.1"},
     )
     assert response.status_code == 303
-    assert response.headers["Location"].endswith(f"{page}#limits-{credential.id}")
+    assert response.headers["Location"].endswith(f"{page}#limits")
     shown = html(client.get(page))
     assert "1 request per minute" in shown and "<code>127.0.0.1/32</code>" in shown
-    assert f'<h2 id="limits-{credential.id}">' in shown
-    assert f'aria-labelledby="limits-{credential.id}"' in shown
+    assert '<h2 id="limits">' in shown
+    assert 'aria-labelledby="limits"' in shown
+    assert "1 request per minute" in html(client.get(keys))  # the key page's summary
     assert _statuses(client, secret, 2) == [200, 429]
 
 
@@ -128,12 +130,19 @@ def test_bad_key_limits_are_shown_next_to_that_key(client, owner, make_key):
     assert Credential.get_by_id(second.id).rate_limit is None
 
 
-def test_someone_elses_key_is_not_found(client, owner, make_user, make_key):
-    _, project = owner
+def test_someone_elses_key_keeps_its_limits(client, owner, make_user, make_key, auth):
+    user, project = owner
     other = make_user()
     projects.add_member(project, other, "editor")
     theirs, _ = make_key(project, other, "export")
     page = f"/projects/{project.slug}/keys"
+    # The owner sees the key but it acts as its member: only they set its limits.
     response = post_form(client, page, f"{page}/{theirs.id}/limits", {"rate_limit": "1"})
-    assert response.status_code == 404
+    assert response.status_code == 403
+    mine, _ = make_key(project, user, "export")
+    auth.logout()
+    auth.login(other.username)
+    response = post_form(client, page, f"{page}/{mine.id}/limits", {"rate_limit": "1"})
+    assert response.status_code == 404  # an editor does not see the owner's keys
     assert Credential.get_by_id(theirs.id).rate_limit is None
+    assert Credential.get_by_id(mine.id).rate_limit is None

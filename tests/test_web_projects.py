@@ -112,11 +112,16 @@ def test_non_members_cannot_post_to_members(client, auth, alice, make_project, m
     assert Membership.select().where(Membership.project == project).count() == 1
 
 
-def test_admins_are_not_members_by_default(auth, make_user, make_project):
+def test_admins_are_not_members_by_default_but_open_any_project(auth, make_user, make_project):
     make_user("root", admin=True)
     make_project("demo")
     auth.login("root")
-    assert auth.client.get("/projects/demo").status_code == 404
+    overview = auth.client.get("/projects/demo")
+    assert overview.status_code == 200
+    assert "not a member" in overview.get_data(as_text=True)
+    # Not a member: the member-only pages stay closed until an owner is appointed.
+    assert auth.client.get("/projects/demo/keys").status_code == 404
+    assert auth.client.get("/projects/nope").status_code == 404
 
 
 # --- members ------------------------------------------------------------------------------

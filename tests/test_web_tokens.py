@@ -317,3 +317,17 @@ def test_token_pages_have_no_inline_script_or_style(client, user):
         page = html(client.get(path))
         assert not re.search(r"<script(?![^>]*\bsrc=)", page), path
         assert "style=" not in page and "<style" not in page, path
+
+
+def test_the_new_token_form_reads_in_ascending_order_and_warns_of_no_expiry(client, user):
+    page = html(client.get("/tokens/new"))
+    levels = re.findall(r'name="scope_dashboard"[^>]*value="([^"]+)"', page)
+    assert levels == ["none", "view", "manage", "full"]
+    expiries = re.findall(r'name="expiry"[^>]*value="([^"]+)"', page)
+    assert expiries == ["7", "30", "60", "90", "custom", "never"]
+    warning = page.split('data-show-when="never"')[1].split("</p>")[0]
+    assert "hidden" in warning.split(">")[0]  # shown when "No expiry" is chosen
+    assert "works until someone revokes it" in warning
+    assert "data-expiry-preview" in page
+    chosen_never = html(create(client, expiry="never", note=""))  # comes back with an error
+    assert 'data-show-when="never">' in chosen_never  # not hidden: "No expiry" is chosen

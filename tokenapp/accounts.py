@@ -1,6 +1,5 @@
 """Users: passwords, sign-in throttling, the first-run setup code, flask-login."""
 
-import base64
 import datetime
 import hashlib
 import hmac
@@ -191,10 +190,23 @@ def clear_failures(username: str) -> None:
 SETUP_NONCE_KEY = "setup_code_nonce"
 
 
+# Crockford's base32: no I, L, O or U, so nothing on the console reads as something else.
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_READS_AS = str.maketrans({"O": "0", "I": "1", "L": "1"})
+
+
 def _derive_setup_code(nonce: str) -> str:
     key = str(current_app.config["SECRET_KEY"]).encode()
     mac = hmac.new(key, b"tokenapp setup code:" + nonce.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac[:12]).decode()
+    number = int.from_bytes(mac[:10], "big")  # 80 bits: 16 characters of 5 bits
+    chars = [CODE_ALPHABET[(number >> shift) & 31] for shift in range(75, -1, -5)]
+    return "-".join("".join(chars[i : i + 4]) for i in range(0, 16, 4))
+
+
+def normalise_setup_code(code: str) -> str:
+    """What was typed or pasted, read the way it was printed: case, spaces and dashes aside."""
+    kept = "".join(ch for ch in (code or "").upper() if ch.isalnum()).translate(CODE_READS_AS)
+    return "-".join(kept[i : i + 4] for i in range(0, len(kept), 4))
 
 
 def _upsert_setting(key: str, value: str) -> None:
@@ -242,7 +254,8 @@ def setup_needed() -> bool:
 
 def setup_code_matches(code: str) -> bool:
     row = Setting.get_or_none(Setting.key == SETUP_CODE_KEY)
-    return row is not None and credentials.same(row.value, credentials.digest(code or ""))
+    typed = normalise_setup_code(code)
+    return row is not None and credentials.same(row.value, credentials.digest(typed))
 
 
 def finish_setup() -> bool:

@@ -1,5 +1,6 @@
 """The audit log: append-only from the app's side."""
 
+import contextvars
 import datetime
 
 from flask import has_request_context
@@ -7,6 +8,11 @@ from flask import request
 
 from .models import AuditEvent
 from .models import User
+
+# Who runs a CLI command ("cli:<os user>"), set by the CLI for the command's run.
+# The domain passes the *target* user as actor when no signed-in user acted;
+# from the command line the operator is the actor, never the target.
+OPERATOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("operator", default=None)
 
 
 def record(
@@ -18,7 +24,14 @@ def record(
     detail: dict | None = None,
     actor_name: str | None = None,
 ) -> None:
-    """Append one event. `target` is an id or a name, never a secret."""
+    """Append one event. `target` is an id or a name, never a secret.
+
+    A named system actor (actor None, actor_name given, e.g. "tokenapp scan")
+    keeps its name; any other event of a CLI command is the operator's.
+    """
+    operator = OPERATOR.get()
+    if operator is not None and not (actor is None and actor_name):
+        actor, actor_name = None, operator
     if isinstance(actor, User):
         actor_name = actor_name or actor.username
         actor = actor.id

@@ -19,6 +19,7 @@ DEFAULTS = {
     "DATABASE_URL": None,  # None: SQLite file tokenapp.db in the instance folder
     "SECRET_KEY": None,  # None: generated once and kept in the instance folder
     "ALLOW_HTTP": False,
+    "REQUIRE_HTTPS": False,  # refuse every plain-HTTP request from another machine
     "TRUSTED_PROXIES": [],
     "SCOPES_FILE": None,  # None: the catalogue shipped in the package
     "REDIS_URL": None,

@@ -6,12 +6,14 @@ from flask import Flask
 from flask import Request
 from flask import Response
 from flask import abort
+from flask import current_app
 from flask import request
 from flask.sessions import NullSession
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 API_PREFIX = "/api/"
+DOCS_PAGE = "/api/docs"  # a page in the app's frame (who is signed in), not an API route
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -44,7 +46,7 @@ class SessionInterface(SecureCookieSessionInterface):
     def open_session(self, app: Flask, request: Request):
         # The API never reads the session cookie: a browser's sign-in cannot
         # authorise an API call, and a cross-site request has nothing to borrow.
-        if request.path.startswith(API_PREFIX):
+        if request.path.startswith(API_PREFIX) and request.path != DOCS_PAGE:
             return self.make_null_session(app)
         return super().open_session(app, request)
 
@@ -92,8 +94,30 @@ def refuse_nul() -> None:
         abort(400, "NUL characters are not allowed in paths, query strings or form fields.")
 
 
+def from_loopback(address: str | None) -> bool:
+    if address in ("127.0.0.1", "::1"):
+        return True
+    try:
+        return ipaddress.ip_address(address or "").is_loopback
+    except ValueError:
+        return False
+
+
+def in_clear() -> bool:
+    """Plain HTTP from another machine: passwords and new secrets cross the network readable."""
+    return not request.is_secure and not from_loopback(request.remote_addr)
+
+
+def require_https() -> None:
+    if current_app.config["REQUIRE_HTTPS"] and in_clear():
+        abort(403, "This site is served over HTTPS only (TOKENAPP_REQUIRE_HTTPS): use https://.")
+
+
 def init_app(app: Flask) -> None:
     app.wsgi_app = TrustedProxies(app.wsgi_app, app.config["TRUSTED_PROXIES"])
     app.session_interface = SessionInterface()
     app.before_request(refuse_nul)
+    if app.config["REQUIRE_HTTPS"]:
+        app.before_request(require_https)
+    app.add_template_global(in_clear)
     app.after_request(security_headers)

@@ -4,6 +4,9 @@ Commands that create a secret print the secret alone on stdout; everything
 else a command says goes to stderr.
 """
 
+import difflib
+import getpass
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +19,7 @@ from flask.cli import FlaskGroup
 from flask.cli import with_appcontext
 
 from .. import accounts
+from .. import audit
 from .. import db
 from .. import lifecycle
 from .. import projects
@@ -41,11 +45,22 @@ def database(*, needs_schema: bool = True) -> Iterator[None]:
             f"The database is not at the current schema ({len(pending)} migration(s) pending): "
             "run `tokenapp init` first."
         )
-    with db.database.connection_context():
-        try:
-            yield
-        except (accounts.AccountError, projects.ProjectError) as exc:
-            raise click.ClickException(str(exc)) from None
+    operator = audit.OPERATOR.set(f"cli:{_os_user()}")
+    try:
+        with db.database.connection_context():
+            try:
+                yield
+            except (accounts.AccountError, projects.ProjectError) as exc:
+                raise click.ClickException(str(exc)) from None
+    finally:
+        audit.OPERATOR.reset(operator)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (some containers)
+        return str(os.getuid())
 
 
 def say(message: str) -> None:
@@ -78,12 +93,32 @@ def init_command():
     say(f"Applied {len(applied)} migration(s)." if applied else "Database is up to date.")
 
 
+def _bind(ctx, param, value: str) -> str:
+    """HOST:PORT, or a bare PORT meaning 127.0.0.1:PORT."""
+    value = value.strip()
+    if value.isdigit():
+        value = f"127.0.0.1:{value}"
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise click.BadParameter(
+            f"{value!r} is not HOST:PORT or PORT (e.g. 127.0.0.1:8000 or 8000)"
+        )
+    return value
+
+
 @click.command("serve")
-@click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on.")
+@click.option(
+    "--bind",
+    default="127.0.0.1:8000",
+    show_default=True,
+    callback=_bind,
+    help="HOST:PORT to listen on; a bare PORT means 127.0.0.1:PORT.",
+)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--certfile", type=click.Path(exists=True, dir_okay=False), help="TLS certificate.")
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS private key.")
+@with_appcontext
 def serve_command(bind, workers, threads, certfile, keyfile):
     """Migrate, then serve with gunicorn.
 
@@ -287,6 +322,7 @@ def token_create(username, note, scope_list, expiration):
     click.echo(secret)
 
 
+from .inventory import key_list  # noqa: E402,F401  (registers on the groups above)
 from .operations import audit_group  # noqa: E402  (needs say() above)
 from .operations import backup_command  # noqa: E402
 from .operations import notify_expiring_command  # noqa: E402
@@ -319,12 +355,52 @@ def _create_app():
     return create_app()
 
 
-cli = FlaskGroup(
+class Group(FlaskGroup):
+    """tokenapp's own commands only, found without loading the app.
+
+    FlaskGroup loads the app to list commands, so `--help` would create the
+    instance folder and its secret key wherever it ran; each command loads the
+    app itself (with_appcontext) when it runs. Flask's run/routes/shell stay
+    with `flask --app tokenapp`.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.commands)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self.commands.get(name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in self.commands:
+            close = difflib.get_close_matches(name, self.commands, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            ctx.fail(f"No such command {name!r}.{hint}")
+        return super().resolve_command(ctx, args)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version
+
+    try:
+        return version("tokenapp")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+cli = Group(
     create_app=_create_app,
+    add_default_commands=False,
     add_version_option=False,
     load_dotenv=False,
     help="tokenapp: self-hosted API keys and personal access tokens.",
 )
+for _command in COMMANDS:
+    cli.add_command(_command)
+cli = click.version_option(
+    _version(), "--version", prog_name="tokenapp", message="%(prog)s %(version)s"
+)(cli)
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """Operating commands: backup, leaked-secret scan, audit export, expiry notices."""
 
 import json
+import os
 import sys
 
 import click
@@ -47,8 +48,9 @@ def notify_expiring_command():
 
 @click.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
 @with_appcontext
-def backup_command(path):
+def backup_command(path, force):
     """Copy the SQLite database to PATH, consistently, while the app runs.
 
     Uses SQLite's online backup API, then checks the copy (integrity_check).
@@ -63,6 +65,8 @@ def backup_command(path):
     if source is None:
         say(backup.pg_dump_advice(url))
         sys.exit(2)
+    if not force and os.path.lexists(path) and os.path.realpath(path) != os.path.realpath(source):
+        raise click.ClickException(f"{path} exists; add --force to replace it.")
     try:
         facts = backup.backup_sqlite(source, path)
     except backup.BackupError as exc:

@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
 from . import account  # noqa: E402,F401  (routes register on bp)
 from . import admin  # noqa: E402,F401
 from . import audit  # noqa: E402,F401
+from . import inventory  # noqa: E402,F401
 from . import keys  # noqa: E402,F401
 from . import members  # noqa: E402,F401
 from . import partials  # noqa: E402,F401

@@ -17,20 +17,30 @@ from wtforms.validators import DataRequired
 from wtforms.validators import EqualTo
 from wtforms.validators import Length
 from wtforms.validators import ValidationError
+from wtforms.widgets import PasswordInput
 
 from ..models import ROLES
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
 
 ROLE_CHOICES = [SelectChoice(role, role.capitalize()) for role in ROLES]
 URL_MAX = 2000
 
 
 class SetupForm(FlaskForm):
-    code = StringField("Setup code", validators=[DataRequired()])
+    # Pasted codes come with spaces and line ends; the passwords survive a failed try.
+    code = StringField("Setup code", validators=[DataRequired()], filters=[_strip])
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
-    password = PasswordField("Password", validators=[DataRequired()])
+    password = PasswordField(
+        "Password", validators=[DataRequired()], widget=PasswordInput(hide_value=False)
+    )
     confirm = PasswordField(
         "Confirm password",
         validators=[DataRequired(), EqualTo("password", "The passwords do not match.")],
+        widget=PasswordInput(hide_value=False),
     )
 
 
@@ -84,6 +94,10 @@ class ProjectForm(FlaskForm):
 class AddMemberForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
     role = SelectField("Role", choices=ROLE_CHOICES, default="viewer")
+
+
+class AppointOwnerForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
 
 
 class RoleForm(FlaskForm):

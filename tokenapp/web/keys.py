@@ -22,6 +22,7 @@ from .. import urls
 from ..models import Credential
 from ..models import Membership
 from ..models import Project
+from ..models import User
 from . import bp
 from . import once
 from .projects import membership_or_404
@@ -34,49 +35,58 @@ KINDS = ("export", "full")
 EXAMPLE_COLLECTION = "dashboards"
 
 
-def _own_key(membership: Membership, key_id: str) -> Credential:
+def _key(membership: Membership, key_id: str) -> Credential:
+    """A key of the project the member may see: their own, or any for an owner; else 404."""
     try:
         key = uuid.UUID(key_id)
     except ValueError:
         abort(404)
-    credential = Credential.get_or_none(
-        (Credential.id == key)
-        & (Credential.user == current_user.id)
-        & (Credential.project == membership.project.id)
-        & Credential.kind.in_(KINDS)
-    )
+    visible = (Credential.id == key) & (Credential.project == membership.project.id)
+    if membership.role != "owner":
+        visible &= Credential.user == current_user.id
+    credential = Credential.get_or_none(visible & Credential.kind.in_(KINDS))
     if credential is None:
         abort(404)
     return credential
 
 
-def _live_key(membership: Membership, key_id: str) -> Credential:
-    """The user's key, for a change: a revoked one cannot change (409)."""
-    credential = _own_key(membership, key_id)
+def _own_live_key(membership: Membership, key_id: str) -> Credential:
+    """The user's own key, for a change. A key acts as its member, so only they
+    regenerate it or set its limits (an owner may revoke it: 403); revoked: 409."""
+    credential = _key(membership, key_id)
+    if credential.user_id != current_user.id:
+        abort(403)
     if credential.revoked_at is not None:
         abort(409)
     return credential
 
 
-def _keys(membership: Membership, limits_forms: dict) -> list[dict]:
-    rows = (
-        Credential.select()
-        .where(
-            (Credential.user == current_user.id)
-            & (Credential.project == membership.project.id)
-            & Credential.kind.in_(KINDS)
-        )
-        .order_by(Credential.revoked_at.is_null(False), Credential.created_at.desc())
-    )
+def _rows(query) -> list[dict]:
     return [
         {
             "credential": row,
-            "secret": lifecycle.export_secret(row) if row.kind == "export" else None,
+            "secret": (
+                lifecycle.export_secret(row)
+                if row.kind == "export" and row.user_id == current_user.id
+                else None
+            ),
             "grace_until": lifecycle.grace_until(row.id),
-            "limits_form": limits_forms.get(row.id) or LimitsForm.of(row),
         }
-        for row in rows
+        for row in query
     ]
+
+
+def _keys(membership: Membership) -> tuple[list[dict], list[dict]]:
+    """The member's own keys and, for an owner, every other member's (live first)."""
+    query = (
+        Credential.select(Credential, User)
+        .join(User)
+        .where((Credential.project == membership.project.id) & Credential.kind.in_(KINDS))
+        .order_by(Credential.revoked_at.is_null(False), User.username, Credential.created_at.desc())
+    )
+    own = query.where(Credential.user == current_user.id)
+    others = query.where(Credential.user != current_user.id) if membership.role == "owner" else []
+    return _rows(own), _rows(others)
 
 
 def _examples(project: Project, keys: list[dict]) -> dict:
@@ -97,27 +107,34 @@ def _examples(project: Project, keys: list[dict]) -> dict:
     }
 
 
-def _page(
-    membership: Membership,
-    *,
-    form=None,
-    new_secret=None,
-    new_key=None,
-    limits_forms: dict | None = None,
-    status=200,
-):
-    keys = _keys(membership, limits_forms or {})
+def _page(membership: Membership, *, form=None, status=200):
+    keys, others = _keys(membership)
     response = render_template(
         "keys/index.html",
         project=membership.project,
         role=membership.role,
         keys=keys,
+        others=others,
         form=form or KeyForm(formdata=None),
-        regenerate_form=RegenerateKeyForm(formdata=None),
         confirm_form=ConfirmForm(formdata=None),
         examples=_examples(membership.project, keys),
+    )
+    return response, status, {"Cache-Control": "no-store"}
+
+
+def _detail(
+    membership: Membership, credential: Credential, *, new_secret=None, limits_form=None, status=200
+):
+    response = render_template(
+        "keys/detail.html",
+        project=membership.project,
+        key=credential,
+        own=credential.user_id == current_user.id,
+        grace_until=lifecycle.grace_until(credential.id),
+        limits_form=limits_form or LimitsForm.of(credential),
+        regenerate_form=RegenerateKeyForm(formdata=None),
+        confirm_form=ConfirmForm(formdata=None),
         new_secret=new_secret,
-        new_key=new_key,
     )
     return response, status, {"Cache-Control": "no-store"}
 
@@ -143,20 +160,28 @@ def create_key(slug: str):
     if credential.kind == "export":
         flash(f"Export key “{credential.note}” created.", "success")
         return redirect(url_for("web.project_keys", slug=slug), 303)
-    return _page(membership, new_secret=secret, new_key=credential, status=201)
+    return _detail(membership, credential, new_secret=secret, status=201)
+
+
+@bp.get("/projects/<slug>/keys/<key_id>")
+@login_required
+def key_detail(slug: str, key_id: str):
+    membership = membership_or_404(slug)
+    return _detail(membership, _key(membership, key_id))
 
 
 @bp.post("/projects/<slug>/keys/<key_id>/regenerate")
 @login_required
 def regenerate_key(slug: str, key_id: str):
     membership = membership_or_404(slug)
-    credential = _live_key(membership, key_id)
+    credential = _own_live_key(membership, key_id)
     form = RegenerateKeyForm()
+    here = url_for("web.key_detail", slug=slug, key_id=credential.id)
     if not form.validate():
         flash("; ".join(form.grace.errors or ["The form expired; try again."]), "error")
-        return redirect(url_for("web.project_keys", slug=slug), 303)
+        return redirect(f"{here}#regenerate", 303)
     if not once.claim(form.once.data, f"key:{credential.id}"):
-        return once.already_done("web.project_keys", slug=slug)
+        return once.already_done("web.key_detail", slug=slug, key_id=credential.id)
     grace = (form.grace.data or 0) if credential.kind == "full" else 0
     secret = lifecycle.regenerate(credential, grace_days=grace, actor=current_user)
     if credential.kind == "export":
@@ -165,29 +190,32 @@ def regenerate_key(slug: str, key_id: str):
             "success",
         )
         return redirect(url_for("web.project_keys", slug=slug), 303)
-    return _page(membership, new_secret=secret, new_key=credential)
+    return _detail(membership, credential, new_secret=secret)
 
 
 @bp.post("/projects/<slug>/keys/<key_id>/limits")
 @login_required
 def set_key_limits(slug: str, key_id: str):
     membership = membership_or_404(slug)
-    credential = _live_key(membership, key_id)
+    credential = _own_live_key(membership, key_id)
     form = LimitsForm()
     if not form.validate():
-        return _page(membership, limits_forms={credential.id: form}, status=422)
+        return _detail(membership, credential, limits_form=form, status=422)
     lifecycle.update(credential, actor=current_user, **form.limits())
     flash(f"Limits of “{credential.note}” saved.", "success")
-    return redirect(url_for("web.project_keys", slug=slug, _anchor=f"limits-{credential.id}"), 303)
+    return redirect(
+        url_for("web.key_detail", slug=slug, key_id=credential.id, _anchor="limits"), 303
+    )
 
 
 @bp.post("/projects/<slug>/keys/<key_id>/revoke")
 @login_required
 def revoke_key(slug: str, key_id: str):
     membership = membership_or_404(slug)
-    credential = _own_key(membership, key_id)
+    credential = _key(membership, key_id)  # their own, or any key for an owner
     if not ConfirmForm().validate():
         abort(400)
-    lifecycle.revoke(credential, actor=current_user)
-    flash(f"Key “{credential.note}” revoked; it no longer works.", "success")
+    lifecycle.revoke(credential, actor=current_user._get_current_object())
+    whose = "" if credential.user_id == current_user.id else f" of {credential.user.username}"
+    flash(f"Key “{credential.note}”{whose} revoked; it no longer works.", "success")
     return redirect(url_for("web.project_keys", slug=slug), 303)

@@ -74,11 +74,18 @@ def keys_url(slug: str) -> str:
 @bp.get("/projects/<slug>")
 @login_required
 def show_project(slug: str):
-    membership = membership_or_404(slug)
+    if current_user.is_admin:
+        # Admins open any project (read-only here): its owners, keys and audit log.
+        project = Project.get_or_none(Project.slug == slug) or abort(404)
+        membership = projects.membership_of(project, current_user.username)
+        role = membership.role if membership else None
+    else:
+        membership = membership_or_404(slug)
+        project, role = membership.project, membership.role
     return render_template(
         "projects/show.html",
-        project=membership.project,
-        role=membership.role,
-        member_count=projects.members(membership.project).count(),
+        project=project,
+        role=role,
+        member_count=projects.members(project).count(),
         keys_url=keys_url(slug),
     )

@@ -24,12 +24,40 @@ def _send_to_setup():
     return None
 
 
+def _domain_rules(form: SetupForm) -> bool:
+    """Every problem at once: the code, the username and the password rules, each at its field.
+
+    The summary at the top repeats them; the passwords stay filled in (SetupForm).
+    """
+    if request.method != "POST":
+        return False
+    checks = [
+        (form.code, lambda: accounts.setup_code_matches(form.code.data) or _bad_code()),
+        (form.username, lambda: accounts.normalise(form.username.data)),
+        (form.password, lambda: accounts.check_password_rules(form.password.data)),
+    ]
+    for field, check in checks:
+        if not field.data or field.errors:
+            continue
+        try:
+            check()
+        except accounts.AccountError as exc:
+            field.errors = [*field.errors, str(exc)]
+    problems = [error for field in form for error in field.errors if field.name != "csrf_token"]
+    form.form_errors.extend(problems)
+    return not problems
+
+
+def _bad_code():
+    raise accounts.AccountError("That setup code is not valid.")
+
+
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
     if not accounts.setup_needed():
         return redirect(url_for("web.login"))
     form = SetupForm()
-    if form.validate_on_submit():
+    if form.validate_on_submit() & _domain_rules(form):
         try:
             user = accounts.complete_setup(form.code.data, form.username.data, form.password.data)
         except accounts.AccountError as exc:

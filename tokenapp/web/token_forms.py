@@ -177,7 +177,8 @@ class ScopePicker:
     def fields(self) -> dict:
         fields = {}
         for scope, radio, levels, addons in self.rows:
-            choices = [SelectChoice(NONE, "none")] + [SelectChoice(ext or FULL) for ext in levels]
+            ascending = sorted(levels, key=lambda ext: len(self.catalogue.extensions[ext]))
+            choices = [SelectChoice(NONE, "none"), *(SelectChoice(e or FULL) for e in ascending)]
             fields[radio] = RadioField(scope.name, choices=choices, default=NONE)
             for ext, checkbox in addons:
                 fields[checkbox] = BooleanField(f"{scope.name}:{ext}")

@@ -47,7 +47,7 @@ def _own_token(token_id: str) -> Credential:
 
 
 def _live_token(token_id: str) -> Credential:
-    """The user's token, for a change: a deleted one cannot change (409)."""
+    """The user's token, for a change: a revoked one cannot change (409)."""
     credential = _own_token(token_id)
     if credential.revoked_at is not None:
         abort(409)
@@ -185,7 +185,7 @@ def delete_token(token_id: str):
     if not ConfirmForm().validate():
         abort(400)
     lifecycle.revoke(credential, actor=current_user)
-    flash(f"Token “{credential.note}” deleted: it no longer works.", "success")
+    flash(f"Token “{credential.note}” revoked: it no longer works.", "success")
     return redirect(url_for("web.list_tokens"), 303)
 
 
