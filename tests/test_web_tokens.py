@@ -290,6 +290,11 @@ def test_effective_access_names_what_refuses(client, user, make_project, make_us
     flows = access_cells(page, mine.slug, "flows")
     assert flows["webhook"] == "allowed" and flows["read"] == "refused by scope"
     assert access_cells(page, theirs.slug, "flows")["webhook"] == "refused by role"
+    # What it can do comes first, in a few lines; the full table is folded below it.
+    can = page.split(f'aria-label="What this token can do in {mine.slug}"', 1)[1].split("</ul>")[0]
+    assert "<strong>dashboards</strong>: create, read, update" in can
+    assert "<strong>flows</strong>: webhook" in can
+    assert "insights" in can and "embeds" not in can
 
 
 def test_token_pages_need_login_and_csrf(client, app, make_user, auth):
