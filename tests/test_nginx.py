@@ -26,11 +26,11 @@ from https_support import make_certificate
 from https_support import render
 from https_support import shipped_site
 
-pytestmark = [
-    pytest.mark.server,
-    pytest.mark.skipif(NGINX is None, reason=NO_NGINX),
-    pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed"),
-]
+README = DEPLOY.parent / "README.md"
+needs_nginx = pytest.mark.skipif(
+    NGINX is None or shutil.which("openssl") is None,
+    reason=f"{NO_NGINX}, or openssl is missing",
+)
 
 
 class Echo(http.server.BaseHTTPRequestHandler):
@@ -129,6 +129,8 @@ def get(port: int, path: str, *, context=None, method="GET", headers=None):
         conn.close()
 
 
+@pytest.mark.server
+@needs_nginx
 def test_shipped_config_terminates_tls_and_tokenapp_knows_it(deployment, make_token):
     _, secret = make_token(["dashboard:view"])
     https, context = deployment["https"], deployment["context"]
@@ -150,6 +152,8 @@ def test_shipped_config_terminates_tls_and_tokenapp_knows_it(deployment, make_to
     assert headers["Location"].startswith("https://")
 
 
+@pytest.mark.server
+@needs_nginx
 def test_a_query_secret_stays_out_of_nginx_log(deployment, make_token):
     _, secret = make_token(["dashboard:view"])
     status, _, _ = get(
@@ -162,6 +166,8 @@ def test_a_query_secret_stays_out_of_nginx_log(deployment, make_token):
     assert secret not in logs and secret[:12] not in logs
 
 
+@pytest.mark.server
+@needs_nginx
 def test_auth_request_recipe(deployment, backend, make_project, make_user, make_token, make_key):
     alice = make_user("alice")
     acme = make_project("acme", owner=alice)
@@ -191,3 +197,12 @@ def test_auth_request_recipe(deployment, backend, make_project, make_user, make_
     assert ask("POST", **bearer(export))[0] == 403  # export keys read only
     assert len(backend.seen) == reached  # nothing refused reached the backend
     assert ask("POST", **bearer(pat))[0] == 200  # a PAT's scope decides, not the method
+
+
+def test_the_readme_shows_the_recipe_we_test():
+    readme = README.read_text()
+    section = readme[readme.index("## Delegating auth checks: nginx `auth_request`") :]
+    shown = section.split("```nginx\n", 1)[1].split("```", 1)[0]
+    shipped = (DEPLOY / "nginx-auth-request.conf").read_text()
+    directives = [line for line in shipped.splitlines() if not line.lstrip().startswith("#")]
+    assert shown.strip() == "\n".join(directives).strip()
