@@ -18,9 +18,7 @@ import time
 from pathlib import Path
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
-NGINX = shutil.which("nginx") or next(
-    (p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None
-)
+NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")  # not on a user's PATH
 NO_NGINX = "nginx is not installed (make test installs Debian's nginx-light)"
 
 
@@ -90,12 +88,13 @@ class Nginx:
         self.ports = wait_for
         self.keep_logs = keep_logs
         self.process = None
+        self.prefix = None
+
+    def start(self, timeout: float = 20) -> "Nginx":
         # Its own folder, traversable by the worker processes: run as root, nginx hands
         # its workers to `nobody`, who could not reach pytest's private tmp_path.
         self.prefix = Path(tempfile.mkdtemp(prefix="tokenapp-nginx-"))
         self.prefix.chmod(0o711)
-
-    def start(self, timeout: float = 20) -> "Nginx":
         (self.prefix / "site.conf").write_text(self.site)
         (self.prefix / "nginx.conf").write_text(MAIN.format(prefix=self.prefix))
         self.process = subprocess.Popen(  # noqa: S603  (fixed arguments)
@@ -120,6 +119,8 @@ class Nginx:
         return self
 
     def log(self, name: str) -> str:
+        if self.prefix is None:
+            return ""
         try:
             return (self.prefix / name).read_text(errors="replace")
         except FileNotFoundError:
@@ -143,10 +144,12 @@ class Nginx:
                 except ProcessLookupError:
                     pass
                 self.process.wait()
-            self.keep_logs.mkdir(parents=True, exist_ok=True)
-            for log in self.prefix.glob("*.log"):
-                shutil.copy(log, self.keep_logs / log.name)
-            shutil.rmtree(self.prefix, ignore_errors=True)
+            if self.prefix is not None:
+                self.keep_logs.mkdir(parents=True, exist_ok=True)
+                for log in self.prefix.glob("*.log"):
+                    shutil.copy(log, self.keep_logs / log.name)
+                shutil.rmtree(self.prefix, ignore_errors=True)
+                self.prefix = None
 
     def __enter__(self) -> "Nginx":
         try:
