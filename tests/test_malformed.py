@@ -214,6 +214,21 @@ def gunicorn_logger() -> serving.Logger:
 LOGGER = gunicorn_logger()
 
 
+def test_a_request_refused_before_its_path_is_read_is_logged():
+    """What gunicorn's error handler logs for a refused request: no PATH_INFO, no headers."""
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": f"/api/v1/auth/verify?key={SECRET}",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "QUERY_STRING": f"key={SECRET}",
+    }
+    response = SimpleNamespace(status="400 Bad Request", headers=[])
+    atoms = LOGGER.atoms(response, SimpleNamespace(headers=[]), environ, timedelta(0))
+    assert atoms["U"] == "-"
+    assert atoms["r"] == "POST /api/v1/auth/verify?key=[REDACTED] HTTP/1.1"
+    assert atoms["q"] == "key=[REDACTED]"
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     environ=st.dictionaries(environ_keys, odd, max_size=10),
