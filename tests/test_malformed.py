@@ -204,6 +204,16 @@ environ_keys = st.sampled_from(
 )  # fmt: skip
 
 
+class Kept(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+
 def gunicorn_logger() -> serving.Logger:
     cfg = Config()
     cfg.set("accesslog", "-")
@@ -242,17 +252,15 @@ def test_access_log_atoms_never_raise_and_hold_no_secret(environ, headers, statu
     atoms = logger.atoms(response, request, environ, timedelta(seconds=1))
     assert SECRET not in repr(atoms)
     assert SECRET[4:] not in repr(atoms)
-    logger.access(response, request, environ, timedelta(seconds=1))  # must not raise
-
-
-class Kept(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.lines: list[str] = []
-        self.setFormatter(logging.Formatter("%(message)s"))
-
-    def emit(self, record):
-        self.lines.append(self.format(record))
+    kept = Kept()
+    logger.access_log.addHandler(kept)
+    try:
+        logger.access(response, request, environ, timedelta(seconds=1))  # must not raise
+    finally:
+        logger.access_log.removeHandler(kept)
+    assert len(kept.lines) == 1
+    assert SECRET not in kept.lines[0]
+    assert SECRET[4:] not in kept.lines[0]
 
 
 def test_every_log_record_of_the_server_is_redacted():

@@ -20,6 +20,8 @@ from .db import database
 LOOSE_SECRET = re.compile(r"tk[pef](?:_|%5f)[0-9a-z]{8,}", re.IGNORECASE)
 # A `key` parameter in free text (gunicorn quotes the request line in its errors).
 KEY_VALUE = re.compile(r"(?:^|(?<=[?&;]))(key(?:=|%3d))[^&;\s'\"#]*", re.IGNORECASE)
+# Text with none of these holds nothing to redact (most log lines: one search, no copy).
+SUSPECT = re.compile(r"tk[pef]|key|%", re.IGNORECASE)
 # Header and environ atoms that carry credentials whatever their shape.
 CREDENTIAL_FIELDS = frozenset(
     ["authorization", "proxy-authorization", "cookie", "set-cookie"]
@@ -45,13 +47,19 @@ def redact_query(query: str) -> str:
 def redact_text(text: object) -> str:
     """Free text with secrets and `key=` values replaced; never raises on odd input."""
     text = text if isinstance(text, str) else _text(text)
+    if not SUSPECT.search(text):
+        return text
     if "%" in text:
         decoded = unquote(text)
         # What the server decodes is what works: a secret hidden by percent-encoding
         # shows decoded and redacted.
         if LOOSE_SECRET.search(decoded):
             text = decoded
-    return KEY_VALUE.sub(rf"\1{REDACTED}", LOOSE_SECRET.sub(REDACTED, text))
+    return KEY_VALUE.sub(_redacted_value, LOOSE_SECRET.sub(REDACTED, text))
+
+
+def _redacted_value(match: re.Match) -> str:
+    return match.group(1) + REDACTED
 
 
 def redact_url(url: str) -> str:
@@ -90,6 +98,29 @@ def _atom(name: str, value: object) -> object:
     return text.translate(CONTROL)
 
 
+def _safe_atom(name: object, value: object) -> object:
+    try:
+        return _atom(_text(name), value)
+    except Exception:
+        return "-"
+
+
+class RedactedAtoms(dict):
+    """The raw atoms, each redacted when the format reads it (a line uses ~10 of ~40).
+
+    Like gunicorn's SafeAtoms: `{header}` names in any case, '-' when missing,
+    double quotes escaped.
+    """
+
+    def __getitem__(self, name: str) -> object:
+        if name.startswith("{"):
+            name = name.lower()
+        if not dict.__contains__(self, name):
+            return "-"
+        value = _safe_atom(name, dict.__getitem__(self, name))
+        return value.replace('"', '\\"') if isinstance(value, str) else value
+
+
 class Logger(glogging.Logger):
     """gunicorn's logger, total: any atom may be missing, None or odd; it never raises.
 
@@ -98,24 +129,24 @@ class Logger(glogging.Logger):
     """
 
     def atoms(self, resp, req, environ, request_time):
+        raw = self._raw_atoms(resp, req, environ, request_time)
+        return {name: _safe_atom(name, value) for name, value in raw.items()}
+
+    def _raw_atoms(self, resp, req, environ, request_time) -> dict:
         try:
-            atoms = super().atoms(resp, req, environ, request_time)
+            return super().atoms(resp, req, environ, request_time)
         except Exception:
             atoms = {"h": _get(environ, "REMOTE_ADDR"), "s": getattr(resp, "status", "-")}
             atoms["r"] = " ".join(
                 _text(_get(environ, k)) for k in ("REQUEST_METHOD", "RAW_URI", "SERVER_PROTOCOL")
             )
-        redacted = {}
-        for name, value in atoms.items():
-            try:
-                redacted[name] = _atom(_text(name), value)
-            except Exception:
-                redacted[name] = "-"
-        return redacted
+            return atoms
 
     def access(self, resp, req, environ, request_time):
         try:
-            super().access(resp, req, environ, request_time)
+            if self.access_log_enabled:
+                atoms = RedactedAtoms(self._raw_atoms(resp, req, environ, request_time))
+                self.access_log.info(self.cfg.access_log_format, atoms)
         except Exception as exc:
             try:
                 self.error("access log line dropped: %s", type(exc).__name__)
