@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 export TOKENAPP_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test lint format dist dist-test clean chromium axe fuzz fuzz-ci bench stress wrk
+.PHONY: run test lint format dist dist-test clean chromium nginx axe fuzz fuzz-ci bench stress wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,15 @@ $(AXE):
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
 	npm install --silent --no-audit --no-fund --no-save --prefix $(VENV)/node axe-core@4
 
-test: $(TEST_STAMP) chromium axe
+# The HTTPS tests run deploy/nginx.conf in a real nginx (Debian's nginx-light), under their
+# own prefix: nothing in /etc/nginx, /var/log/nginx or /run is used or started.
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+		echo "Installing Debian's nginx-light for the HTTPS tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null) \
+		|| echo "nginx could not be installed: the nginx tests will be skipped"; }
+
+test: $(TEST_STAMP) chromium nginx axe
 	$(BIN)/pytest -p no:cacheprovider
 	@if [ -n "$$TOKENAPP_TEST_DATABASE_URL" ]; then \
 		echo "== the whole suite again on PostgreSQL"; \

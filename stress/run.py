@@ -8,6 +8,11 @@ seen, every acknowledged (201) document is readable, every live PAT works and
 every revoked or replaced secret is refused, asked several times so that both
 workers answer.
 
+Flood: during the load, and in alternate windows after it, paced raw-socket
+requests of every malformed shape of issue 11 (stress/flood.py): each must be
+answered 400, no worker may exit, no 5xx, no secret in the server's output,
+and verify throughput with the flood must stay within noise of without it.
+
 Crash: writers create documents and PATs, the whole gunicorn process group is
 killed with SIGKILL mid-writes, `PRAGMA integrity_check` must say ok, and
 after a restart every write acknowledged before the kill must be there.
@@ -32,6 +37,7 @@ from pathlib import Path
 
 from bench import seed as seeding
 from bench.run import Server
+from stress import flood as flooding
 
 BIN = Path(sys.executable).parent
 REPEAT = 4  # requests per revoked secret: each on a new connection, so both workers answer
@@ -300,6 +306,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--crash-seconds", type=float, default=4)
     parser.add_argument("--crash-rounds", type=int, default=2)
+    parser.add_argument("--flood-rate", type=float, default=40, help="malformed requests/s")
+    parser.add_argument("--ratio-windows", type=int, default=3, help="flood off/on window pairs")
+    parser.add_argument("--ratio-seconds", type=float, default=2, help="seconds per window")
     args = parser.parse_args()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tokenapp-stress-") as tmp:
@@ -315,13 +324,23 @@ def main() -> int:
         try:
             server.wait_ready("/healthz")
             workers = server.workers()
-            load(server.port, fixtures, args.seconds, args.clients, ledger)
-            checked = audit_after_load(server.port, fixtures, ledger)
+            with flooding.Flood(server.port, fixtures["pat"], args.flood_rate) as flood:
+                flood.resume()
+                load(server.port, fixtures, args.seconds, args.clients, ledger)
+                flood.pause()
+                checked = audit_after_load(server.port, fixtures, ledger)
+                ratio = flooding.compare(
+                    flood, server.port, fixtures["pat"], args.ratio_windows, args.ratio_seconds,
+                    args.clients,
+                )  # fmt: skip
             alive = server.proc.poll() is None and server.workers() == workers
         finally:
             server.stop()
         if not alive:
             ledger.violations.append("a gunicorn worker died or was replaced during the load")
+        output = (work / "stress.log").read_text(errors="replace")
+        flood_lines, flood_violations = flooding.report(flood, ratio, output)
+        ledger.violations.extend(flood_violations)
         crashes, crash_violations = crash_test(
             fixtures, work, args.crash_seconds, args.crash_rounds
         )
@@ -340,6 +359,8 @@ def main() -> int:
         f"({checked['revoked_requests']} requests, {REPEAT} per secret on fresh connections); "
         f"{checked['live']} live PATs accepted"
     )
+    for line in flood_lines:
+        print(line)
     for line in crashes:
         print(line)
     violations = ledger.violations + crash_violations

@@ -1,6 +1,8 @@
 """The whole journey in a real browser: Debian's Chromium driven by Playwright,
 against `tokenapp serve` (gunicorn, 2 workers) on a fresh SQLite instance.
 
+The same journey over HTTPS, as the README deploys it, is in test_browser_https.py.
+
 Screenshots go to test-artifacts/ (the key page and the token pages).
 """
 
@@ -85,19 +87,21 @@ class Gunicorn(Server):
                     pass
 
 
+TOKENAPP = [
+    sys.executable,
+    "-c",
+    "from tokenapp.cli import main; main()",
+    "serve",
+    "--workers",
+    "2",
+]
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
-    tokenapp = [
-        sys.executable,
-        "-c",
-        "from tokenapp.cli import main; main()",
-        "serve",
-        "--workers",
-        "2",
-    ]
     env = clean_env(TOKENAPP_INSTANCE_PATH=str(folder / "instance"))
-    with Gunicorn(tokenapp, env=env, cwd=folder, log=folder / "server.log") as running:
+    with Gunicorn(TOKENAPP, env=env, cwd=folder, log=folder / "server.log") as running:
         yield running
 
 
@@ -111,10 +115,11 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture(scope="module")
-def page(browser, server):
-    origin = f"http://127.0.0.1:{server.port}"
-    context = browser.new_context(base_url=origin, viewport={"width": 1200, "height": 900})
+def new_page(browser, origin: str, **options):
+    """A page in a fresh context that notes console errors and requests to anywhere else."""
+    context = browser.new_context(
+        base_url=origin, viewport={"width": 1200, "height": 900}, **options
+    )
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)
     page = context.new_page()
     page.problems = []
@@ -122,8 +127,14 @@ def page(browser, server):
     page.on("pageerror", lambda e: page.problems.append(str(e)))
     page.on("request", lambda r: r.url.startswith(origin) or page.problems.append(r.url))
     page.on("dialog", lambda dialog: dialog.accept())  # data-confirm
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    page = new_page(browser, f"http://127.0.0.1:{server.port}")
     yield page
-    context.close()
+    page.context.close()
 
 
 def verify(server, secret: str) -> tuple[int, dict]:
@@ -175,7 +186,7 @@ def test_setup_sign_in_and_create_a_project(page, server):
     page.get_by_label("Slug").fill("acme")
     page.get_by_label("Name").fill("Acme")
     page.get_by_role("button", name="Create project").click()
-    assert page.get_by_role("heading", name=re.compile("Acme")).count()
+    page.get_by_role("heading", name=re.compile("Acme")).first.wait_for()  # the page loaded
 
 
 def test_key_page_export_key_copy_and_full_key_once(page, server):

@@ -11,13 +11,13 @@ import http.client
 import json
 import shutil
 import ssl
-import subprocess
 
 import pytest
 from conftest import bearer
 from deploy_support import TOKENAPP
 from deploy_support import Server
 from deploy_support import clean_env
+from https_support import make_certificate
 
 VERIFY = "/api/v1/auth/verify"
 
@@ -29,19 +29,7 @@ pytestmark = [
 
 @pytest.fixture
 def certificate(tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-            "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-days", "1", "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )  # fmt: skip
-    return cert, key
+    return make_certificate(tmp_path)
 
 
 @pytest.fixture

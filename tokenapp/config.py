@@ -36,6 +36,7 @@ DEFAULTS = {
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     "WTF_CSRF_TIME_LIMIT": None,
+    "WTF_CSRF_SSL_STRICT": True,  # over HTTPS a form POST needs our own Referer (transport.py)
     "USAGE_COUNTS": True,  # hourly request counts per credential (last_used is always kept)
     "USAGE_FLUSH_SECONDS": 30,
     "PUBLIC_URL": None,  # None: curl examples use $TOKENAPP_URL (or a loopback address)

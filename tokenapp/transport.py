@@ -60,11 +60,15 @@ class SessionInterface(SecureCookieSessionInterface):
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
 
 
+# same-origin, not no-referrer: over HTTPS Flask-WTF refuses a form POST whose Referer is
+# missing or from another origin (WTF_CSRF_SSL_STRICT), so the browser must send ours to us;
+# other sites still get nothing. An Origin check instead would not hold: under no-referrer
+# browsers send "Origin: null" on our own POSTs, as a sandboxed attacker frame does.
 SECURITY_HEADERS = (
     ("Content-Security-Policy", CSP),
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
+    ("Referrer-Policy", "same-origin"),
     ("Cross-Origin-Opener-Policy", "same-origin"),
 )
 HSTS = ("Strict-Transport-Security", "max-age=31536000")
