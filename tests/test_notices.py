@@ -1,6 +1,7 @@
 """Expiry warnings: webhook notices once per token per threshold, and the banner."""
 
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
@@ -13,10 +14,14 @@ from tokenapp.models import ExpiryNotice
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1: records each JSON body it gets."""
+    """A webhook receiver on 127.0.0.1: records each JSON body it gets (and Host header).
 
-    def __init__(self):
+    With an SSL context it speaks HTTPS, and its URL names localhost.
+    """
+
+    def __init__(self, context: ssl.SSLContext | None = None):
         self.bodies = []
+        self.hosts = []
         self.status = 204
         self.headers: dict[str, str] = {}
         receiver = self
@@ -25,6 +30,7 @@ class Receiver:
             def do_POST(self):
                 length = int(self.headers["Content-Length"])
                 receiver.bodies.append(json.loads(self.rfile.read(length)))
+                receiver.hosts.append(self.headers["Host"])
                 self.send_response(receiver.status)
                 for name, value in receiver.headers.items():
                     self.send_header(name, value)
@@ -35,7 +41,11 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{port}/hook"
+        if context is not None:
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.url = f"https://localhost:{port}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

@@ -8,7 +8,10 @@ addresses and `localhost` names, which need no DNS) and at every delivery
 
 import http.client
 import logging
+import shutil
 import socket
+import ssl
+import subprocess
 import urllib.request
 
 import pytest
@@ -170,6 +173,46 @@ def test_allowing_one_network_does_not_allow_another_address_of_the_name(
     make_token(user=user, days=2)
     assert notices.notify_expiring().failed == 1
     assert receiver.bodies == []
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    """An HTTPS receiver whose self-signed certificate names localhost only (no IP)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+            "-days", "1", "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = Receiver(context)
+    server.cert = cert
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize("app_overrides", [{"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128"}])
+def test_https_goes_to_the_checked_address_and_verifies_the_name(
+    timed, make_user, make_token, tls_receiver, monkeypatch, caplog
+):
+    user = _user_with_hook(make_user, tls_receiver.url)
+    make_token(user=user, days=2)
+    # Not trusted: the certificate is checked, nothing is sent.
+    assert notices.notify_expiring().failed == 1
+    assert tls_receiver.bodies == [] and "CERTIFICATE_VERIFY_FAILED" in caplog.text
+    # Trusted: delivered to 127.0.0.1 with SNI, verification and Host on the name.
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_receiver.cert))
+    assert notices.notify_expiring().delivered == 1
+    port = tls_receiver.server.server_address[1]
+    assert tls_receiver.hosts == [f"localhost:{port}"]
 
 
 # --- finding 6: strict URLs, and one bad URL never stops the others -----------------
