@@ -12,6 +12,8 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
+import time
 import urllib.request
 
 import pytest
@@ -213,6 +215,39 @@ def test_https_goes_to_the_checked_address_and_verifies_the_name(
     assert notices.notify_expiring().delivered == 1
     port = tls_receiver.server.server_address[1]
     assert tls_receiver.hosts == [f"localhost:{port}"]
+
+
+@pytest.mark.parametrize("app_overrides", [{"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8"}])
+def test_a_receiver_that_trickles_its_answer_is_cut_off(timed, make_user, make_token, monkeypatch):
+    monkeypatch.setattr(delivery, "DEADLINE", 1)
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not stop.is_set():  # one header byte at a time, each within TIMEOUT
+                try:
+                    conn.sendall(b"X")
+                except OSError:
+                    return
+                stop.wait(0.2)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        port = listener.getsockname()[1]
+        user = _user_with_hook(make_user, f"http://127.0.0.1:{port}/hook")
+        make_token(user=user, days=2)
+        started = time.monotonic()
+        assert notices.notify_expiring().failed == 1
+        assert time.monotonic() - started < 4
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
 
 
 # --- finding 6: strict URLs, and one bad URL never stops the others -----------------

@@ -11,7 +11,8 @@ intranet (SSRF). Hence:
   differently), and the peer is checked again once connected; Host and TLS
   (SNI, certificate verification) still use the name;
 - redirects are never followed (a 3xx is a failed delivery), no proxy is taken
-  from the environment, and each socket operation times out after 5 s.
+  from the environment, each socket operation times out after 5 s and a
+  receiver that trickles its answer is cut off after 15 s in all.
 
 When a URL is saved, only what needs no DNS is checked: literal addresses
 (in any form the resolver accepts: 2130706433, 127.1, ::ffff:127.0.0.1) and
@@ -23,6 +24,7 @@ import ipaddress
 import json
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -31,6 +33,7 @@ from flask import current_app
 from . import validation
 
 TIMEOUT = 5  # seconds per connect and per read: a slow receiver must not hold the timer up
+DEADLINE = 15  # seconds for a whole delivery once connected, however the bytes trickle in
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _LOOPBACK_NAME = ipaddress.ip_address("127.0.0.1")
 
@@ -109,6 +112,9 @@ def post_json(url: str, body: dict) -> int:
     _check(target.host, [ipaddress.ip_address(sockaddr[0]) for _, sockaddr in addresses])
     kind = _PinnedHTTPS if target.https else _PinnedHTTP
     connection = kind(target.host, target.port, addresses)
+    cut = threading.Event()
+    cutoff = threading.Timer(DEADLINE, _cut, [connection, cut])
+    cutoff.start()
     try:
         connection.request(
             "POST",
@@ -120,12 +126,26 @@ def post_json(url: str, body: dict) -> int:
         response.read(1024)
         status = response.status
     finally:
+        cutoff.cancel()
         connection.close()
+    if cut.is_set():  # what was read before the cut proves nothing
+        raise DeliveryError(f"{target.host} took more than {DEADLINE} s")
     if 300 <= status < 400:
         raise DeliveryError(f"{target.host} answered {status}: redirects are not followed")
     if not 200 <= status < 300:
         raise DeliveryError(f"{target.host} answered {status}")
     return status
+
+
+def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
+    cut.set()
+    sock = connection.sock
+    if sock is not None:
+        try:
+            # The plain socket's shutdown, also under TLS: the reader then sees EOF.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def _check(host: str, addresses: list[Address]) -> None:
