@@ -173,7 +173,8 @@ def webhook_url(value: Any) -> str | None:
         raise ValueError(f"Must be at most {URL_MAX} characters.")
     if not _URL_CHARS.fullmatch(value):
         raise ValueError(
-            "Must not contain spaces, control or non-ASCII characters (percent-encode them)."
+            "Must not contain spaces, control or non-ASCII characters (percent-encode "
+            "them; write an international domain name in punycode, xn--…)."
         )
     try:
         parts = urlsplit(value)
