@@ -335,7 +335,8 @@ def test_the_validator_only_raises_value_error_and_accepts_only_sendable_urls(va
         _sendable(clean)
 
 
-@pytest.mark.parametrize("bad", BAD_URLS[:10])
+# PostgreSQL text cannot hold NUL: no legacy row can.
+@pytest.mark.parametrize("bad", [url for url in BAD_URLS[:10] if "\x00" not in url])
 @pytest.mark.parametrize("app_overrides", [{"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8"}])
 def test_a_bad_url_between_two_good_ones_stops_nobody_and_is_retried(
     runner, timed, make_user, make_token, receiver, caplog, bad
