@@ -69,8 +69,9 @@ class Target:
 def why_forbidden(address: Address) -> str | None:
     """None when webhooks may reach address, else what kind of address it is."""
     candidates = [address]
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        candidates.append(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        # An IPv4 address inside IPv6 (mapped, 6to4) is judged as that IPv4 address too.
+        candidates += [v4 for v4 in (address.ipv4_mapped, address.sixtofour) if v4]
     for network in allowed_networks():
         if any(candidate in network for candidate in candidates):
             return None
