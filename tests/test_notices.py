@@ -1,6 +1,7 @@
 """Expiry warnings: webhook notices once per token per threshold, and the banner."""
 
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
@@ -13,18 +14,26 @@ from tokenapp.models import ExpiryNotice
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1: records each JSON body it gets."""
+    """A webhook receiver on 127.0.0.1: records each JSON body it gets (and Host header).
 
-    def __init__(self):
+    With an SSL context it speaks HTTPS, and its URL names localhost.
+    """
+
+    def __init__(self, context: ssl.SSLContext | None = None):
         self.bodies = []
+        self.hosts = []
         self.status = 204
+        self.headers: dict[str, str] = {}
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 length = int(self.headers["Content-Length"])
                 receiver.bodies.append(json.loads(self.rfile.read(length)))
+                receiver.hosts.append(self.headers["Host"])
                 self.send_response(receiver.status)
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -32,7 +41,11 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{port}/hook"
+        if context is not None:
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.url = f"https://localhost:{port}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -40,6 +53,12 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def app_overrides():
+    # The receivers here listen on loopback, which webhooks may not reach by default.
+    return {"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8"}
 
 
 @pytest.fixture
@@ -65,15 +84,15 @@ def _thresholds(receiver):
 
 def test_one_notice_per_threshold_even_when_run_twice(hooked, clock, make_token, receiver):
     credential, _ = make_token(user=hooked, days=10, note="deploy")
-    assert notices.notify_expiring() == 0
+    assert notices.notify_expiring().delivered == 0
     clock.advance(days=3, hours=12)  # 6.5 days left
-    assert notices.notify_expiring() == 1
-    assert notices.notify_expiring() == 0
+    assert notices.notify_expiring().delivered == 1
+    assert notices.notify_expiring().delivered == 0
     clock.advance(days=6)  # 12 hours left
-    assert notices.notify_expiring() == 1
-    assert notices.notify_expiring() == 0
+    assert notices.notify_expiring().delivered == 1
+    assert notices.notify_expiring().delivered == 0
     clock.advance(hours=13)  # expired: nothing more
-    assert notices.notify_expiring() == 0
+    assert notices.notify_expiring().delivered == 0
     assert _thresholds(receiver) == [7, 1]
     first = receiver.bodies[0]
     assert first["event"] == "token.expiring"
@@ -87,8 +106,8 @@ def test_one_notice_per_threshold_even_when_run_twice(hooked, clock, make_token,
 
 def test_a_token_made_with_a_day_left_gets_one_notice_not_two(hooked, make_token, receiver):
     make_token(user=hooked, days=1)
-    assert notices.notify_expiring() == 1
-    assert notices.notify_expiring() == 0
+    assert notices.notify_expiring().delivered == 1
+    assert notices.notify_expiring().delivered == 0
     assert _thresholds(receiver) == [1]
 
 
@@ -102,10 +121,10 @@ def test_the_unique_row_lets_only_one_node_send(hooked, make_token):
 def test_a_failed_delivery_is_retried_on_the_next_run(hooked, make_token, receiver):
     make_token(user=hooked, days=5)
     receiver.status = 500
-    assert notices.notify_expiring() == 0
+    assert notices.notify_expiring().delivered == 0
     assert ExpiryNotice.select().count() == 0
     receiver.status = 204
-    assert notices.notify_expiring() == 1
+    assert notices.notify_expiring().delivered == 1
     assert _thresholds(receiver) == [7, 7]  # the failed attempt, then the delivered one
 
 
@@ -117,7 +136,7 @@ def test_no_notice_without_a_webhook_or_for_revoked_and_far_tokens(
     lifecycle.revoke(revoked)
     make_token(user=hooked, days=30)
     make_token(user=hooked, days=None)
-    assert notices.notify_expiring() == 0
+    assert notices.notify_expiring().delivered == 0
     assert receiver.bodies == []
 
 
@@ -127,7 +146,7 @@ def test_an_unreachable_webhook_does_not_stop_the_others(hooked, make_user, make
     other.save()
     make_token(user=other, days=2)
     make_token(user=hooked, days=2)
-    assert notices.notify_expiring() == 1
+    assert notices.notify_expiring().delivered == 1
     assert [body["user"] for body in receiver.bodies] == ["alice"]
 
 
@@ -164,7 +183,7 @@ def test_no_banner_without_expiring_tokens(client, auth, ctx, make_user, make_to
 
 def test_regenerating_with_a_new_expiry_rearms_the_notices(hooked, clock, make_token, receiver):
     credential, _ = make_token(user=hooked, days=5)
-    assert notices.notify_expiring() == 1
+    assert notices.notify_expiring().delivered == 1
     lifecycle.regenerate(credential, expires_at=lifecycle.expiry(6))
-    assert notices.notify_expiring() == 1
+    assert notices.notify_expiring().delivered == 1
     assert _thresholds(receiver) == [7, 7]

@@ -329,7 +329,7 @@ def test_bad_password_change_changes_nothing(client, auth, make_user, current, n
     ("url", "status", "stored"),
     [
         ("https://hooks.example.internal/x", 302, "https://hooks.example.internal/x"),
-        ("http://10.0.0.5:8080/hook", 302, "http://10.0.0.5:8080/hook"),
+        ("http://10.0.0.5:8080/hook", 400, "https://before.example/"),  # private: not allowed
         ("", 302, None),
         ("ftp://files.example/", 400, "https://before.example/"),
         ("not a url", 400, "https://before.example/"),

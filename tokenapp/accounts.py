@@ -14,6 +14,8 @@ from peewee import IntegrityError
 
 from . import audit
 from . import credentials
+from . import delivery
+from . import validation
 from .clock import now
 from .db import database
 from .models import LoginFailure
@@ -123,7 +125,14 @@ def set_admin(user: User, admin: bool, *, actor: User | None = None) -> None:
 
 
 def set_webhook_url(user: User, url: str | None) -> None:
-    user.webhook_url = url or None
+    """Save (or with None/"" remove) the user's webhook URL; AccountError if refused."""
+    try:
+        url = validation.webhook_url(url)
+        if url:
+            delivery.check_saved(url)
+    except ValueError as exc:
+        raise AccountError(str(exc)) from None
+    user.webhook_url = url
     with database.atomic():
         user.save(only=[User.webhook_url])
         audit.record("user.webhook", user, target=user.username)

@@ -1,5 +1,6 @@
 """Configuration: defaults, the instance folder, TOKENAPP_* variables, overrides."""
 
+import ipaddress
 import os
 import re
 import secrets
@@ -21,6 +22,7 @@ DEFAULTS = {
     "ALLOW_HTTP": False,
     "REQUIRE_HTTPS": False,  # refuse every plain-HTTP request from another machine
     "TRUSTED_PROXIES": [],
+    "WEBHOOK_ALLOWED_NETWORKS": [],  # networks webhooks may reach besides public addresses
     "SCOPES_FILE": None,  # None: the catalogue shipped in the package
     "REDIS_URL": None,
     "BCRYPT_ROUNDS": 12,
@@ -62,6 +64,7 @@ def load(app: Flask, overrides: dict | None) -> None:
         app.config["DATABASE_URL"] = f"sqlite:///{path}"
     app.config["TRUSTED_PROXIES"] = _as_list(app.config["TRUSTED_PROXIES"])
     app.config["PUBLIC_URL"] = parse_public_url(app.config["PUBLIC_URL"])
+    app.config["WEBHOOK_ALLOWED_NETWORKS"] = _networks(app.config["WEBHOOK_ALLOWED_NETWORKS"])
 
 
 def _instance_secret_key(folder: Path) -> str:
@@ -119,3 +122,21 @@ def _public_url_problem(url: str) -> str | None:
     if not parts.hostname:
         return "has no host"
     return None
+
+
+def _networks(value) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        items = [value]
+    networks = []
+    for item in items:
+        if not str(item).strip():
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(str(item).strip(), strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"TOKENAPP_WEBHOOK_ALLOWED_NETWORKS: {str(item)!r} is not a network; give "
+                "comma-separated CIDRs, e.g. 10.20.0.0/16,fd00::/8"
+            ) from None
+    return networks

@@ -4,17 +4,18 @@ A notice goes once per token per threshold (7 days, 1 day), even with several
 nodes running `tokenapp notify-expiring`: the row in ExpiryNotice is inserted
 first, in its own transaction, and its unique index lets only one node win;
 the POST follows. A failed POST removes the row again so the next run retries.
+Each delivery stands alone: whatever one URL does, the run goes on to the next.
+Where a notice may be sent is tokenapp/delivery.py's business.
 """
 
 import datetime
-import json
+import http.client
 import logging
-import urllib.error
-import urllib.request
-from urllib.parse import urlsplit
+from typing import NamedTuple
 
 from peewee import IntegrityError
 
+from . import delivery
 from .clock import now
 from .db import database
 from .models import Credential
@@ -25,7 +26,11 @@ log = logging.getLogger(__name__)
 
 THRESHOLDS = (7, 1)  # days before expiry
 WARNING = datetime.timedelta(days=max(THRESHOLDS))
-TIMEOUT = 5  # seconds per POST: a slow receiver must not hold the timer up
+
+
+class Outcome(NamedTuple):
+    delivered: int
+    failed: int
 
 
 def expiring(user_id: int, within: datetime.timedelta = WARNING) -> list[Credential]:
@@ -77,20 +82,37 @@ def due() -> list[tuple[Credential, int]]:
     return found
 
 
-def notify_expiring() -> int:
-    """Send every due notice; returns how many were delivered."""
-    delivered = 0
+def notify_expiring() -> Outcome:
+    """Send every due notice; a failed one is logged and released for the next run."""
+    delivered = failed = 0
     for credential, threshold in due():
         if not _claim(credential, threshold):
             continue
         try:
-            _post(credential.user.webhook_url, payload(credential, threshold))
-        except (OSError, ValueError) as exc:
-            log.warning("expiry notice for token %s not delivered: %s", credential.id, exc)
+            delivery.post_json(credential.user.webhook_url, payload(credential, threshold))
+        except Exception as exc:  # noqa: BLE001  (one receiver, or one stored URL, stops nobody)
+            log.warning(
+                "expiry notice for token %s of user %s not delivered (retried next run): %s",
+                credential.id,
+                credential.user.username,
+                _reason(exc),
+            )
             _release(credential, threshold)
+            failed += 1
             continue
+        except BaseException:
+            _release(credential, threshold)
+            raise
         delivered += 1
-    return delivered
+    return Outcome(delivered, failed)
+
+
+def _reason(exc: Exception) -> str:
+    # These messages hold at most the host; anything else may quote the URL, whose
+    # path or query can be a secret (chat webhooks are bearer URLs): name its class only.
+    if isinstance(exc, delivery.DeliveryError | OSError | http.client.HTTPException):
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return type(exc).__name__
 
 
 def payload(credential: Credential, threshold: int) -> dict:
@@ -132,16 +154,3 @@ def _release(credential: Credential, threshold: int) -> None:
         .where((ExpiryNotice.credential == credential.id) & (ExpiryNotice.threshold == threshold))
         .execute()
     )
-
-
-def _post(url: str, body: dict) -> None:
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise ValueError(f"webhook URL must be http or https, not {url!r}")
-    request = urllib.request.Request(  # noqa: S310  (scheme checked above)
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "User-Agent": "tokenapp"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
-        response.read(1024)

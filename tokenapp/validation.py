@@ -6,8 +6,10 @@ problem into one 422 (DESIGN §6).
 """
 
 import ipaddress
+import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import request
 
@@ -18,6 +20,15 @@ from .scopes import InvalidScope
 
 MISSING = object()
 Checker = Callable[[Any], Any]
+URL_MAX = 2048
+# Printable ASCII without space: what http.client sends as is (no whitespace, no
+# control characters, nothing its ASCII encoding refuses).
+_URL_CHARS = re.compile(r"[\x21-\x7e]+")
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
+_NETLOC = re.compile(
+    r"(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<name>[^:\[\]]+))(?::(?P<port>[0-9]{1,5}))?"
+)
 
 
 def json_body() -> Any:
@@ -142,3 +153,57 @@ def json_document(max_bytes: int) -> dict:
     if len(request.get_data(cache=True)) > max_bytes:
         raise Problem(413, "Document too large", f"Documents are at most {max_bytes} bytes.")
     return json_object()
+
+
+def webhook_url(value: Any) -> str | None:
+    """An http(s) URL http.client can send as is, or None for none.
+
+    Only its shape: whether the destination may be called is the delivery's
+    policy (tokenapp/delivery.py). Credentials in a URL end up in logs, so
+    userinfo is refused; international names are entered in punycode.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("Must be a string.")
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > URL_MAX:
+        raise ValueError(f"Must be at most {URL_MAX} characters.")
+    if not _URL_CHARS.fullmatch(value):
+        raise ValueError(
+            "Must not contain spaces, control or non-ASCII characters (percent-encode "
+            "them; write an international domain name in punycode, xn--…)."
+        )
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise ValueError("Not a URL: check the host (an IPv6 address goes in [ ]).") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("Must be an http:// or https:// URL.")
+    if "@" in parts.netloc:
+        raise ValueError("Must not contain a user name or password.")
+    host, port = split_netloc(parts.netloc)
+    if not host:
+        raise ValueError("Must name a host (a domain name or an IP address) and a valid port.")
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError("The port must be from 1 to 65535.")
+    return value
+
+
+def split_netloc(netloc: str) -> tuple[str | None, int | None]:
+    """(lower-case host, port) of 'host[:port]' or '[v6]:port'; (None, None) if malformed."""
+    match = _NETLOC.fullmatch(netloc)
+    if not match:
+        return None, None
+    v6, name, port = match.group("v6", "name", "port")
+    if v6 is not None:
+        try:
+            ipaddress.IPv6Address(v6)
+        except ValueError:
+            return None, None
+    host = (v6 or name).lower()
+    if name is not None and not _HOST_NAME.fullmatch(host):
+        return None, None
+    return host, int(port) if port else None

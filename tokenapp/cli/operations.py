@@ -39,11 +39,20 @@ def notify_expiring_command():
 
     Run it from cron or a systemd timer, e.g. hourly; several nodes may run it at once.
 
+    A failed delivery is logged, does not stop the others and is retried on the next
+    run; the exit status is the number that failed (at most 100), 0 when none did.
+
     Example: tokenapp notify-expiring
     """
     with database():
-        sent = notices.notify_expiring()
-    say(f"Sent {sent} expiry notice(s).")
+        outcome = notices.notify_expiring()
+    if outcome.failed:
+        say(
+            f"Sent {outcome.delivered} expiry notice(s); {outcome.failed} failed "
+            "(logged above, retried on the next run)."
+        )
+        sys.exit(min(outcome.failed, 100))
+    say(f"Sent {outcome.delivered} expiry notice(s).")
 
 
 @click.command("backup")

@@ -70,6 +70,10 @@ def change_webhook():
     form = WebhookForm()
     if not form.validate_on_submit():
         return _page(webhook_form=form, status=400)
-    accounts.set_webhook_url(current_user._get_current_object(), form.webhook_url.data)
+    try:
+        accounts.set_webhook_url(current_user._get_current_object(), form.webhook_url.data)
+    except accounts.AccountError as exc:  # a destination webhooks may not reach
+        form.webhook_url.errors.append(str(exc))
+        return _page(webhook_form=form, status=400)
     flash("Webhook URL saved." if form.webhook_url.data else "Webhook URL removed.", "success")
     return redirect(url_for("web.account"))

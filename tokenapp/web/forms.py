@@ -4,8 +4,6 @@ Forms check shape only (present, equal, a URL); the domain modules own the
 rules (username and password rules, slugs, roles, the last owner).
 """
 
-from urllib.parse import urlsplit
-
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
 from wtforms import HiddenField
@@ -19,6 +17,7 @@ from wtforms.validators import Length
 from wtforms.validators import ValidationError
 from wtforms.widgets import PasswordInput
 
+from .. import validation
 from ..models import ROLES
 
 
@@ -27,7 +26,6 @@ def _strip(value):
 
 
 ROLE_CHOICES = [SelectChoice(role, role.capitalize()) for role in ROLES]
-URL_MAX = 2000
 
 
 class SetupForm(FlaskForm):
@@ -58,20 +56,15 @@ class PasswordForm(FlaskForm):
     )
 
 
-def _web_url(form, field) -> None:
-    value = (field.data or "").strip()
-    field.data = value
-    if not value:
-        return
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError("Enter an http:// or https:// URL, or leave it empty.")
+def _webhook_url(form, field) -> None:
+    try:
+        field.data = validation.webhook_url(field.data) or ""
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class WebhookForm(FlaskForm):
-    webhook_url = StringField(
-        "Expiry-warning webhook URL", validators=[Length(max=URL_MAX), _web_url]
-    )
+    webhook_url = StringField("Expiry-warning webhook URL", validators=[_webhook_url])
 
 
 class CreateUserForm(FlaskForm):
