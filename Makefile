@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 export TOKENAPP_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test lint format dist dist-test clean chromium nginx fuzz fuzz-ci bench stress wrk
+.PHONY: run test lint format dist dist-test clean chromium nginx axe fuzz fuzz-ci bench stress wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ chromium:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| echo "chromium could not be installed: browser tests will be skipped"; }
 
+# axe-core (npm, under the machine's Node) checks every page state of the browser journeys.
+AXE := $(VENV)/node/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE):
+	@command -v npm >/dev/null 2>&1 || { \
+		echo "Installing Debian's npm for axe-core"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	npm install --silent --no-audit --no-fund --no-save --prefix $(VENV)/node axe-core@4
+
 # The HTTPS tests run deploy/nginx.conf in a real nginx (Debian's nginx-light), under their
 # own prefix: nothing in /etc/nginx, /var/log/nginx or /run is used or started.
 nginx:
@@ -39,7 +48,7 @@ nginx:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null) \
 		|| echo "nginx could not be installed: the nginx tests will be skipped"; }
 
-test: $(TEST_STAMP) chromium nginx
+test: $(TEST_STAMP) chromium nginx axe
 	$(BIN)/pytest -p no:cacheprovider
 	@if [ -n "$$TOKENAPP_TEST_DATABASE_URL" ]; then \
 		echo "== the whole suite again on PostgreSQL"; \

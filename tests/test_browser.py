@@ -273,7 +273,7 @@ def test_token_create_regenerate_delete(page, server):
     page.get_by_label("Requests per minute").fill("1")
     page.get_by_label("Allowed addresses").fill("127.0.0.0/8\n10.20.0.0/16")
     page.get_by_role("button", name="Save limits").click()
-    assert page.get_by_text("Limits of “short lived” saved.").count() == 1
+    page.get_by_text("Limits of “short lived” saved.").wait_for()
     assert page.get_by_text("1 request per minute").count() == 1
     shot(page, "token-limits.png")
     # Three requests span at most two minutes, each admitting one.

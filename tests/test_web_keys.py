@@ -202,6 +202,9 @@ def test_revoke_key(client, member):
     page = html(client.get(keys_url(project)))
     assert "state-revoked" in page
     assert f"{key.id}/regenerate" not in page
+    folded = page.split('<details class="revoked">')[1]
+    assert "Revoked (1)" in folded and "state-revoked" in folded
+    assert "state-revoked" not in page.split('<details class="revoked">')[0]
 
 
 def test_a_member_cannot_see_or_touch_another_members_keys(

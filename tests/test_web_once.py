@@ -43,8 +43,8 @@ def test_resending_the_create_key_form_makes_one_key(client, member):
 def test_resending_the_regenerate_form_rotates_once(client, member, make_key):
     user, project = member
     key, _ = make_key(project, user, "full")
-    page = f"/projects/{project.slug}/keys"
-    action = f"{page}/{key.id}/regenerate"
+    page = f"/projects/{project.slug}/keys/{key.id}"  # a key's regenerate form is on its page
+    action = f"{page}/regenerate"
     data = dict(form_fields(client, page, action), grace="0")
     assert client.post(action, data=data).status_code == 200
     digest = Secret.select(Secret.digest).where(Secret.expires_at.is_null()).scalar()
@@ -53,12 +53,13 @@ def test_resending_the_regenerate_form_rotates_once(client, member, make_key):
 
 
 def test_one_page_regenerates_two_keys(client, member, make_key):
-    """Every key's form on a page shares a nonce; each key is its own claim."""
+    """A nonce claims one key: the same nonce sent for another key still acts."""
     user, project = member
     first, _ = make_key(project, user, "full")
     second, _ = make_key(project, user, "full")
     page = f"/projects/{project.slug}/keys"
-    data = dict(form_fields(client, page, f"{page}/{first.id}/regenerate"), grace="0")
+    form = f"{page}/{first.id}"
+    data = dict(form_fields(client, form, f"{form}/regenerate"), grace="0")
     assert client.post(f"{page}/{first.id}/regenerate", data=data).status_code == 200
     assert client.post(f"{page}/{second.id}/regenerate", data=data).status_code == 200
 

@@ -251,3 +251,18 @@ def test_owner_leaving_goes_back_to_the_project_list(client, auth, alice, make_p
     response = auth.post(f"/projects/demo/members/{mine.id}/remove", {}, form_page="/")
     assert response.location == "/"
     assert client.get("/projects/demo").status_code == 404
+
+
+def test_members_are_searched_sorted_and_paged(client, auth, alice, make_project, make_user):
+    project = make_project("demo", owner=alice)
+    for n in range(55):
+        projects.add_member(project, make_user(f"member{n:02}"), "viewer")
+    projects.add_member(project, make_user("zed"), "editor")
+    first = page(client, "/projects/demo/members")
+    assert 'rel="next"' in first
+    by_role = page(client, "/projects/demo/members?sort=role")
+    assert by_role.index("alice") < by_role.index("zed") < by_role.index("member00")
+    found = page(client, "/projects/demo/members?q=ZED")
+    assert "zed" in found and "member00" not in found
+    for query in ("page=0", "page=999999999999999999999", "sort=x", "q=%25"):
+        assert client.get(f"/projects/demo/members?{query}").status_code == 200

@@ -290,6 +290,11 @@ def test_effective_access_names_what_refuses(client, user, make_project, make_us
     flows = access_cells(page, mine.slug, "flows")
     assert flows["webhook"] == "allowed" and flows["read"] == "refused by scope"
     assert access_cells(page, theirs.slug, "flows")["webhook"] == "refused by role"
+    # What it can do comes first, in a few lines; the full table is folded below it.
+    can = page.split(f'aria-label="What this token can do in {mine.slug}"', 1)[1].split("</ul>")[0]
+    assert "<strong>dashboards</strong>: create, read, update" in can
+    assert "<strong>flows</strong>: webhook" in can
+    assert "insights" in can and "embeds" not in can
 
 
 def test_token_pages_need_login_and_csrf(client, app, make_user, auth):
@@ -331,3 +336,28 @@ def test_the_new_token_form_reads_in_ascending_order_and_warns_of_no_expiry(clie
     assert "data-expiry-preview" in page
     chosen_never = html(create(client, expiry="never", note=""))  # comes back with an error
     assert 'data-show-when="never">' in chosen_never  # not hidden: "No expiry" is chosen
+
+
+def test_the_list_searches_sorts_pages_and_folds_revoked_tokens(client, user, make_token, clock):
+    for n in range(30):
+        make_token(user=user, note=f"deploy {n:02}")
+        clock.advance(minutes=1)
+    make_token(user=user, note="grafana 100%")
+    gone, _ = make_token(user=user, note="old laptop")
+    lifecycle.revoke(gone)
+
+    first = html(client.get("/tokens"))
+    live = first.split('<details class="revoked">')[0]
+    assert "grafana 100%" in live and "old laptop" not in live
+    assert "Revoked (1)" in first and "old laptop" in first.split('<details class="revoked">')[1]
+    assert 'rel="next"' in first and live.count("/tokens/") - live.count("/tokens/new") == 25
+
+    second = html(client.get("/tokens?page=2"))
+    assert 'rel="prev"' in second and 'rel="next"' not in second
+    found = html(client.get("/tokens", query_string={"q": "100%"}))
+    assert "grafana 100%" in found and "deploy 00" not in found
+    assert "No live token matches" in html(client.get("/tokens?q=_"))  # _ is no wildcard
+    by_note = html(client.get("/tokens?sort=note"))
+    assert by_note.index("deploy 00") < by_note.index("deploy 01")
+    for query in ("page=0", "page=-1", "page=99999999999999999999", "sort=secret", "q=%00x"):
+        assert client.get(f"/tokens?{query}").status_code in (200, 400)

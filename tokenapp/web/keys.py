@@ -76,17 +76,21 @@ def _rows(query) -> list[dict]:
     ]
 
 
-def _keys(membership: Membership) -> tuple[list[dict], list[dict]]:
-    """The member's own keys and, for an owner, every other member's (live first)."""
+def _keys(membership: Membership) -> tuple[list[dict], list[dict], list[dict]]:
+    """The member's own live keys, for an owner every other member's, and the revoked ones."""
     query = (
         Credential.select(Credential, User)
         .join(User)
         .where((Credential.project == membership.project.id) & Credential.kind.in_(KINDS))
-        .order_by(Credential.revoked_at.is_null(False), User.username, Credential.created_at.desc())
+        .order_by(User.username, Credential.created_at.desc())
     )
-    own = query.where(Credential.user == current_user.id)
-    others = query.where(Credential.user != current_user.id) if membership.role == "owner" else []
-    return _rows(own), _rows(others)
+    if membership.role != "owner":
+        query = query.where(Credential.user == current_user.id)
+    live = query.where(Credential.revoked_at.is_null())
+    own = live.where(Credential.user == current_user.id)
+    others = live.where(Credential.user != current_user.id)
+    revoked = query.where(Credential.revoked_at.is_null(False))
+    return _rows(own), _rows(others), _rows(revoked)
 
 
 def _examples(project: Project, keys: list[dict]) -> dict:
@@ -108,13 +112,14 @@ def _examples(project: Project, keys: list[dict]) -> dict:
 
 
 def _page(membership: Membership, *, form=None, status=200):
-    keys, others = _keys(membership)
+    keys, others, revoked = _keys(membership)
     response = render_template(
         "keys/index.html",
         project=membership.project,
         role=membership.role,
         keys=keys,
         others=others,
+        revoked=revoked,
         form=form or KeyForm(formdata=None),
         confirm_form=ConfirmForm(formdata=None),
         examples=_examples(membership.project, keys),

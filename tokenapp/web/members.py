@@ -7,14 +7,17 @@ from flask import render_template
 from flask import url_for
 from flask_login import current_user
 from flask_login import login_required
+from peewee import Case
 
 from .. import accounts
 from .. import projects
 from ..models import Membership
+from ..models import User
 from . import bp
 from .forms import ActionForm
 from .forms import AddMemberForm
 from .forms import RoleForm
+from .listing import Listing
 from .projects import membership_or_404
 
 
@@ -32,13 +35,27 @@ def _member_or_404(mine: Membership, member_id: int) -> Membership:
     return membership
 
 
+MEMBER_SORTS = {
+    "username": (User.username,),
+    "role": (Case(Membership.role, (("owner", 0), ("editor", 1)), 2), User.username),
+    "joined": (Membership.created_at.desc(), User.username),
+}
+
+
 def _page(mine: Membership, form=None, status=200):
+    listing = Listing.from_request(MEMBER_SORTS, per_page=50)
+    members, more = listing.page_of(
+        listing.search(projects.members(mine.project), User.username), MEMBER_SORTS
+    )
     return (
         render_template(
             "projects/members.html",
             project=mine.project,
             mine=mine,
-            members=list(projects.members(mine.project)),
+            members=members,
+            listing=listing,
+            more=more,
+            sorts={"username": "username", "role": "role", "joined": "newest first"},
             form=form or AddMemberForm(formdata=None),
             role_form=RoleForm(formdata=None),
             action=ActionForm(formdata=None),

@@ -25,6 +25,7 @@ from ..models import expires_soon
 from ..scopes import OPERATIONS
 from . import bp
 from . import once
+from .listing import Listing
 from .token_forms import ConfirmForm
 from .token_forms import LimitsForm
 from .token_forms import RegenerateTokenForm
@@ -61,15 +62,44 @@ def _badge(credential: Credential) -> str:
     return state
 
 
+TOKEN_SORTS = {
+    "created": (Credential.created_at.desc(), Credential.id),
+    "expires": (Credential.expires_at.asc(nulls="last"), Credential.id),
+    "last_used": (Credential.last_used.desc(nulls="last"), Credential.id),
+    "note": (Credential.note, Credential.id),
+}
+
+
 @bp.get("/tokens")
 @login_required
 def list_tokens():
-    rows = (
-        Credential.select()
-        .where((Credential.user == current_user.id) & (Credential.kind == "pat"))
-        .order_by(Credential.created_at.desc(), Credential.id)
+    listing = Listing.from_request(TOKEN_SORTS)
+    mine = listing.search(
+        Credential.select().where(
+            (Credential.user == current_user.id) & (Credential.kind == "pat")
+        ),
+        Credential.note,
     )
-    return render_template("tokens/index.html", tokens=rows, badge=_badge)
+    live, more = listing.page_of(mine.where(Credential.revoked_at.is_null()), TOKEN_SORTS)
+    revoked = list(
+        mine.where(Credential.revoked_at.is_null(False))
+        .order_by(Credential.revoked_at.desc())
+        .limit(100)
+    )
+    return render_template(
+        "tokens/index.html",
+        tokens=live,
+        revoked=revoked,
+        listing=listing,
+        sorts={
+            "created": "newest first",
+            "expires": "expiring soonest",
+            "last_used": "recently used",
+            "note": "note",
+        },
+        more=more,
+        badge=_badge,
+    )
 
 
 @bp.route("/tokens/new", methods=["GET", "POST"])
