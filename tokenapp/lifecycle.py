@@ -121,7 +121,13 @@ def regenerate(
     return secret
 
 
-def revoke(credential: Credential, *, actor: User | None = None, system: str | None = None) -> None:
+def revoke(
+    credential: Credential,
+    *,
+    actor: User | None = None,
+    system: str | None = None,
+    reason: str | None = None,
+) -> None:
     """Stop a credential for good. `system` names a non-user actor (e.g. "tokenapp scan")."""
     with database.atomic():
         if credential.revoked_at is None:
@@ -134,6 +140,7 @@ def revoke(credential: Credential, *, actor: User | None = None, system: str | N
             None if system else actor or credential.user_id,
             project=_project_slug(credential),
             target=str(credential.id),
+            detail={"reason": reason} if reason else None,
             actor_name=system,
         )
 

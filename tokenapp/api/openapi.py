@@ -176,11 +176,26 @@ def _parameters(spec) -> list[dict]:
                 "Project slug; empty or absent: a project key's own project.",
                 {"type": "string", "pattern": f"^(?:{projects.SLUG.pattern})?$"},
             ),
-            _query("scope", "The scope string the caller needs.", {"enum": catalogue().scope_strings}),  # noqa: E501
-            {"name": "X-Original-Method", "in": "header", "required": False,
-             "description": "The original request's method (nginx auth_request).",
-             "schema": {"type": "string"}},
-        ]  # fmt: skip
+            _query(
+                "scope",
+                "The scope the caller must hold; it names the entities the method acts on.",
+                {"enum": catalogue().scope_strings},
+            ),
+            *(
+                {
+                    "name": header,
+                    "in": "header",
+                    "required": False,
+                    "description": f"The original request's method ({proxy}): GET/HEAD read, "
+                    "POST create, PUT/PATCH update, DELETE delete; any other is refused.",
+                    "schema": {"type": "string"},
+                }
+                for header, proxy in (
+                    ("X-Original-Method", "nginx auth_request"),
+                    ("X-Forwarded-Method", "Traefik, Caddy forward auth"),
+                )
+            ),
+        ]
     if spec == "list":
         return [
             PROJECT,

@@ -4,6 +4,7 @@ The parts that follow the scope catalogue (scope strings, collections) are
 built per request from the loaded catalogue, so the spec never drifts from it.
 """
 
+from ..access import REFUSALS
 from ..models import ROLES
 from ..scopes import Catalogue
 
@@ -73,7 +74,7 @@ def schemas(catalogue: Catalogue, expiration: dict, grace: dict, rate_limit: dic
                     },
                 },
                 "scope": {"type": "string", "description": "The scope that would be needed."},
-                "refused_by": {"type": "string", "enum": ["scope", "role", "read_only"]},
+                "refused_by": {"type": "string", "enum": list(REFUSALS)},
             },
         },
         "Token": {"type": "object", "required": list(token_fields), "properties": token_fields},

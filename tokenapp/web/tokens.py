@@ -19,7 +19,6 @@ from .. import lifecycle
 from .. import projects
 from ..access import catalogue
 from ..access import explain
-from ..auth import Principal
 from ..models import Credential
 from ..models import expires_soon
 from ..scopes import OPERATIONS
@@ -222,26 +221,14 @@ def delete_token(token_id: str):
 def effective_access(credential: Credential) -> list[dict]:
     """Per project of the user: per entity, each operation → None (allowed) or the refusing layer.
 
-    Built from a Principal like the API's, so the page says what the API would do.
+    The same `explain` as the API's, so the page says what the API would do.
     """
-    principal = Principal(
-        user_id=current_user.id,
-        username=current_user.username,
-        credential_id=credential.id,
-        kind="pat",
-        scopes=tuple(credential.scopes or ()),
-        project_id=None,
-        project_slug=None,
-        role=None,
-        expires_at=credential.expires_at,
-        secret_expires_at=None,
-        rate_limit=credential.rate_limit,
-    )
+    scopes = tuple(credential.scopes or ())
     result = []
     for project in projects.visible_to(current_user.id):
         role = project.membership.role
         rows = [
-            {"entity": entity, "cells": cells} for entity, cells in explain(principal, role).items()
+            {"entity": entity, "cells": cells} for entity, cells in explain(scopes, role).items()
         ]
         result.append({"project": project, "role": role, "rows": rows})
     return result
