@@ -12,6 +12,7 @@ from conftest import bearer
 
 from tokenapp import projects
 from tokenapp import scopes
+from tokenapp.api import PUBLIC
 from tokenapp.models import Document
 
 CATALOGUE = scopes.load(scopes.DEFAULT_FILE)
@@ -152,3 +153,12 @@ def test_data_api(client, actor, make_user, name, kind, held, role):
             if got != (403, True) or problem.get("refused_by") != layer:
                 wrong.append((entity, method, layer, *got, problem.get("refused_by")))
     assert wrong == []
+
+
+def test_every_api_route_declares_what_it_needs(app):
+    undeclared = [
+        endpoint
+        for endpoint, view in app.view_functions.items()
+        if endpoint.startswith("api.") and endpoint not in PUBLIC and not hasattr(view, "requires")
+    ]
+    assert undeclared == []

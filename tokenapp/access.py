@@ -33,6 +33,7 @@ from .scopes import Grant
 
 MEMBERS = "users"  # the entity that is the project's real member list
 TOKENS = "personal-access-tokens"  # not a project entity: the caller's own PATs
+PROJECT = "project"  # not an entity: the project itself, visible to its members
 ROLE_OPERATIONS = {
     "owner": frozenset(OPERATIONS),
     "editor": frozenset(OPERATIONS),
@@ -196,8 +197,9 @@ def project_for(principal: Principal, slug: str) -> Access:
 def require(op: str, entity: str | None = None) -> Callable:
     """Declare what a route needs; the entity defaults to the URL's collection.
 
-    Project routes get ``g.access`` (the project and the caller's role); token
-    routes (``entity=TOKENS``) get ``g.token`` when the URL names one.
+    Project routes get ``g.access`` (the project and the caller's role; with
+    ``entity=PROJECT`` seeing the project is enough); token routes
+    (``entity=TOKENS``) get ``g.token`` when the URL names one.
     """
 
     def decorator(view: Callable) -> Callable:
@@ -209,15 +211,23 @@ def require(op: str, entity: str | None = None) -> Callable:
                 return view(**kwargs)
             access = project_for(principal, kwargs["project"])
             target = entity or kwargs["collection"]
-            if target not in catalogue().entities:
-                raise Problem(404, "Not Found", f"No collection {target!r}.")
-            decide(principal, access.role, [(target, op)])
+            if target != PROJECT:
+                if target not in catalogue().entities:
+                    raise Problem(404, "Not Found", f"No collection {target!r}.")
+                decide(principal, access.role, [(target, op)])
             g.access = access
             return view(**kwargs)
 
+        wrapper.requires = (op, entity)
         return wrapper
 
     return decorator
+
+
+def any_credential(view: Callable) -> Callable:
+    """Declare a route any valid credential may call (it answers within the credential)."""
+    view.requires = None
+    return view
 
 
 def check(principal: Principal, scope: str | None, slug: str | None) -> None:

@@ -6,6 +6,7 @@ from flask import make_response
 from flask import request
 
 from ..access import Access
+from ..access import any_credential
 from ..access import catalogue
 from ..access import check as access_check
 from ..access import explain
@@ -20,6 +21,7 @@ from .serializers import timestamp
 
 
 @bp.get("/auth/verify")
+@any_credential
 def verify():
     """Describe the credential: its user, type, scopes, expiry and, for keys, project.
 
@@ -51,6 +53,7 @@ def verify():
 
 
 @bp.get("/auth/check")
+@any_credential  # access.check decides, from the query and the original method
 def check():
     """204 when the original request may go through; else 401 or 403.
 

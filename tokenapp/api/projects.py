@@ -13,7 +13,8 @@ from flask import request
 from peewee import JOIN
 
 from .. import projects
-from ..access import project_for
+from ..access import PROJECT
+from ..access import any_credential
 from ..access import require
 from ..accounts import find_user
 from ..auth import Principal
@@ -40,6 +41,7 @@ ROLE = one_of(ROLES)
 
 
 @bp.get("/projects")
+@any_credential
 def list_projects():
     """The projects this credential can see, with the caller's role in each."""
     principal: Principal = g.principal
@@ -60,8 +62,9 @@ def list_projects():
 
 
 @bp.get("/projects/<project>")
+@require("read", PROJECT)
 def get_project(project: str):
-    access = project_for(g.principal, project)
+    access = g.access
     row = Project.get_by_id(access.project.id)
     return jsonify(
         slug=row.slug,
