@@ -141,7 +141,7 @@ def _detail(
         confirm_form=ConfirmForm(formdata=None),
         new_secret=new_secret,
     )
-    return response, status, {"Cache-Control": "no-store"}
+    return response, status
 
 
 @bp.get("/projects/<slug>/keys")

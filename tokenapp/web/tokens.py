@@ -5,8 +5,6 @@ As on the key page, a new secret is rendered only in the response to the POST
 that made it (never stored in the session, never behind a redirect).
 """
 
-import uuid
-
 from flask import abort
 from flask import flash
 from flask import redirect
@@ -30,17 +28,9 @@ from .token_forms import LimitsForm
 from .token_forms import RegenerateTokenForm
 from .token_forms import token_form
 
-NO_STORE = {"Cache-Control": "no-store"}
-
 
 def _own_token(token_id: str) -> Credential:
-    try:
-        key = uuid.UUID(token_id)
-    except ValueError:
-        abort(404)
-    credential = Credential.get_or_none(
-        (Credential.id == key) & (Credential.user == current_user.id) & (Credential.kind == "pat")
-    )
+    credential = Credential.token_of(current_user.id, token_id)
     if credential is None:
         abort(404)
     return credential
@@ -120,7 +110,7 @@ def create_token():
     page = render_template(
         "tokens/created.html", token=credential, secret=secret, badge=_badge, verb="created"
     )
-    return page, 201, NO_STORE
+    return page, 201  # no-store: transport.security_headers, as on every page
 
 
 def _detail(credential: Credential, *, regenerate_form=None, limits_form=None, status=200):
@@ -192,7 +182,7 @@ def regenerate_token(token_id: str):
         verb="regenerated",
         grace_until=lifecycle.grace_until(credential.id),
     )
-    return page, 200, NO_STORE
+    return page, 200
 
 
 @bp.post("/tokens/<token_id>/limits")
