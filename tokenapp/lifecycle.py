@@ -10,6 +10,7 @@ import uuid
 
 from . import audit
 from . import credentials
+from . import fields
 from .clock import now
 from .db import database
 from .models import Credential
@@ -18,8 +19,8 @@ from .models import Project
 from .models import Secret
 from .models import User
 
-MAX_GRACE_DAYS = 7
-MAX_RATE_LIMIT = 100_000  # requests per minute
+MAX_GRACE_DAYS = fields.GRACE_DAYS.high
+MAX_RATE_LIMIT = fields.RATE_LIMIT.high  # requests per minute
 
 
 def expiry(days: int | None) -> datetime.datetime | None:

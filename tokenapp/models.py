@@ -15,6 +15,7 @@ from peewee import UUIDField
 
 from .clock import now
 from .db import BaseModel
+from .fields import NOTE
 
 ROLES = ("owner", "editor", "viewer")
 KINDS = ("pat", "export", "full")
@@ -88,7 +89,7 @@ class Credential(BaseModel):
     kind = CharField(max_length=8)
     user = ForeignKeyField(User, backref="credentials", on_delete="CASCADE")
     project = ForeignKeyField(Project, null=True, backref="keys", on_delete="CASCADE")
-    note = CharField(max_length=255)
+    note = CharField(max_length=NOTE.high)
     scopes = JSONField(null=True)  # None: every scope (project keys)
     created_at = DateTimeField(default=now)
     expires_at = DateTimeField(null=True)

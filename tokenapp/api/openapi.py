@@ -14,7 +14,7 @@ from flask import current_app
 from flask import jsonify
 from flask import render_template
 
-from .. import lifecycle
+from .. import fields
 from ..access import catalogue
 from . import bp
 from .openapi_params import DOC
@@ -215,9 +215,16 @@ def build_spec() -> dict:
             "responses": responses,
             "schemas": schemas(
                 catalogue(),
-                expiration={**nullable_int(1, 3650), "description": "Days to expiry; null: never."},
-                grace={"type": "integer", "minimum": 0, "maximum": lifecycle.MAX_GRACE_DAYS},
-                rate_limit=nullable_int(1, lifecycle.MAX_RATE_LIMIT),
+                expiration={
+                    **nullable_int(fields.EXPIRATION_DAYS.low, fields.EXPIRATION_DAYS.high),
+                    "description": "Days to expiry; null: never.",
+                },
+                grace={
+                    "type": "integer",
+                    "minimum": fields.GRACE_DAYS.low,
+                    "maximum": fields.GRACE_DAYS.high,
+                },  # fmt: skip
+                rate_limit=nullable_int(fields.RATE_LIMIT.low, fields.RATE_LIMIT.high),
             ),
         },
     }

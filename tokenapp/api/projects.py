@@ -22,6 +22,7 @@ from ..clock import now
 from ..db import Prepared
 from ..errors import Problem
 from ..errors import invalid
+from ..fields import SERVER_FIELDS
 from ..models import ROLES
 from ..models import Document
 from ..models import Project
@@ -36,7 +37,6 @@ from .serializers import document
 from .serializers import member
 from .serializers import timestamp
 
-SERVER_FIELDS = ("id", "created_at", "updated_at", "created_by")
 ROLE = one_of(ROLES)
 
 

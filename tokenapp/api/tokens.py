@@ -5,10 +5,13 @@ own user's, and only those within its own scopes and limits. What a body asks
 for is checked by the same module (``access.grantable``) before it is saved.
 """
 
+from dataclasses import astuple
+
 from flask import g
 from flask import jsonify
 
 from .. import access
+from .. import fields
 from .. import lifecycle
 from .. import usage
 from ..access import TOKENS
@@ -26,9 +29,10 @@ from . import bp
 from .serializers import timestamp
 from .serializers import token
 
-EXPIRATION = whole_number(1, 3650, nullable=True)
-GRACE = whole_number(0, lifecycle.MAX_GRACE_DAYS)
-RATE_LIMIT = whole_number(1, lifecycle.MAX_RATE_LIMIT, nullable=True)
+EXPIRATION = whole_number(*astuple(fields.EXPIRATION_DAYS), nullable=True)
+GRACE = whole_number(*astuple(fields.GRACE_DAYS))
+RATE_LIMIT = whole_number(*astuple(fields.RATE_LIMIT), nullable=True)
+NOTE = text(*astuple(fields.NOTE))
 
 
 @bp.post("/personal-access-tokens")
@@ -40,7 +44,7 @@ def create_token():
         {
             "expiration": EXPIRATION,
             "scopes": scope_list(catalogue()),
-            "note": text(1, 255),
+            "note": NOTE,
             "ip_allowlist": cidr_list,
             "rate_limit": RATE_LIMIT,
         },
@@ -84,7 +88,7 @@ def update_token(token_id: str):
     credential, principal = g.token, g.principal
     body = read_body(
         {
-            "note": text(1, 255),
+            "note": NOTE,
             "scopes": scope_list(catalogue()),
             "ip_allowlist": cidr_list,
             "rate_limit": RATE_LIMIT,

@@ -23,6 +23,8 @@ from .. import audit
 from .. import db
 from .. import lifecycle
 from .. import projects
+from ..fields import EXPIRATION_DAYS
+from ..fields import NOTE
 from ..models import ROLES
 from ..models import Project
 from ..models import User
@@ -286,14 +288,15 @@ token_group = AppGroup("token", help="Personal access tokens.")
 def _expiration(value: str) -> int | None:
     if value == "never":
         return None
-    if not value.isdigit() or not 1 <= int(value) <= 3650:
-        raise click.BadParameter("a whole number of days from 1 to 3650, or 'never'")
+    low, high = EXPIRATION_DAYS.low, EXPIRATION_DAYS.high
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise click.BadParameter(f"a whole number of days from {low} to {high}, or 'never'")
     return int(value)
 
 
 @token_group.command("create")
 @click.option("--user", "username", required=True)
-@click.option("--note", required=True, help="What the token is for (1-255 characters).")
+@click.option("--note", required=True, help=f"What the token is for (1-{NOTE.high} characters).")
 @click.option("--scope", "scope_list", multiple=True, required=True, help="Repeat for each scope.")
 @click.option("--expiration", required=True, help="Days until it expires, or 'never'.")
 def token_create(username, note, scope_list, expiration):
@@ -303,8 +306,8 @@ def token_create(username, note, scope_list, expiration):
     """
     days = _expiration(expiration)
     note = note.strip()
-    if not 1 <= len(note) <= 255:
-        raise click.BadParameter("1 to 255 characters", param_hint="--note")
+    if not NOTE.low <= len(note) <= NOTE.high:
+        raise click.BadParameter(f"1 to {NOTE.high} characters", param_hint="--note")
     catalogue = current_app.extensions["tokenapp.scopes"]
     try:
         for scope in scope_list:
