@@ -13,6 +13,7 @@ from functools import wraps
 from flask import g
 from flask import request
 
+from .. import projects
 from ..auth import Principal
 from ..db import Prepared
 from ..errors import Problem
@@ -50,6 +51,7 @@ __all__ = [
     "project_for",
     "require",
     "sees",
+    "visible_projects",
 ]
 
 
@@ -84,6 +86,14 @@ def project_for(principal: Principal, slug: str) -> Access:
         if row is not None:
             return Access(Project(id=row["id"], slug=slug), row["role"])
     raise Problem(404, "Not Found", f"No project {slug!r} visible to this credential.")
+
+
+def visible_projects(principal: Principal) -> list[Access]:
+    """The projects a credential sees and its role in each: a key its own, a PAT its user's."""
+    rows = projects.visible_to(principal.user_id)
+    if principal.is_project_key:
+        rows = rows.where(Project.id == principal.project_id)
+    return [Access(row, row.membership.role) for row in rows]
 
 
 def require(op: str, entity: str | None = None) -> Callable:

@@ -10,10 +10,9 @@ from ..access import any_credential
 from ..access import catalogue
 from ..access import check as access_check
 from ..access import explain
+from ..access import visible_projects
 from ..auth import Principal
 from ..errors import invalid
-from ..models import Membership
-from ..models import Project
 from ..models import expires_soon
 from ..scopes import InvalidScope
 from . import bp
@@ -47,7 +46,8 @@ def verify():
     }
     if request.args.get("explain") in ("1", "true"):
         body["access"] = {
-            access.project.slug: _explain(principal, access) for access in _visible(principal)
+            access.project.slug: _explain(principal, access)
+            for access in visible_projects(principal)
         }
     return jsonify(body)
 
@@ -74,18 +74,6 @@ def check():
     response.headers["X-Auth-Credential"] = str(principal.credential_id)
     response.headers["X-Auth-Credential-Type"] = _type_name(principal.kind)
     return response
-
-
-def _visible(principal: Principal) -> list[Access]:
-    if principal.is_project_key:
-        return [Access(Project.get_by_id(principal.project_id), principal.role)]
-    rows = (
-        Membership.select(Membership, Project)
-        .join(Project)
-        .where(Membership.user == principal.user_id)
-        .order_by(Project.slug)
-    )
-    return [Access(row.project, row.role) for row in rows]
 
 
 def _explain(principal: Principal, access: Access) -> dict:

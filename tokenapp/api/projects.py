@@ -16,8 +16,8 @@ from .. import projects
 from ..access import PROJECT
 from ..access import any_credential
 from ..access import require
+from ..access import visible_projects
 from ..accounts import find_user
-from ..auth import Principal
 from ..clock import now
 from ..db import Prepared
 from ..errors import Problem
@@ -44,19 +44,15 @@ ROLE = one_of(ROLES)
 @any_credential
 def list_projects():
     """The projects this credential can see, with the caller's role in each."""
-    principal: Principal = g.principal
-    rows = projects.visible_to(principal.user_id)
-    if principal.is_project_key:
-        rows = rows.where(Project.id == principal.project_id)
     return jsonify(
         [
             {
-                "slug": p.slug,
-                "name": p.name,
-                "role": p.membership.role,
-                "created_at": timestamp(p.created_at),
+                "slug": a.project.slug,
+                "name": a.project.name,
+                "role": a.role,
+                "created_at": timestamp(a.project.created_at),
             }
-            for p in rows
+            for a in visible_projects(g.principal)
         ]
     )
 
