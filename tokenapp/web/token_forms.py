@@ -69,14 +69,19 @@ class KeyForm(FlaskForm):
     )
 
 
-class RegenerateKeyForm(FlaskForm):
-    once = OnceField()
-    grace = IntegerField(
+def grace_field() -> IntegerField:
+    """How long a rotated-out secret keeps working: one field for keys and tokens."""
+    return IntegerField(
         "Keep the old secret working for (days)",
         default=0,
         validators=[Optional(), NumberRange(0, MAX_GRACE_DAYS)],
         description=f"0 stops the old secret at once; at most {MAX_GRACE_DAYS} days.",
     )
+
+
+class RegenerateKeyForm(FlaskForm):
+    once = OnceField()
+    grace = grace_field()
 
 
 class LimitsForm(FlaskForm):
@@ -254,9 +259,4 @@ def token_form(catalogue: Catalogue, *, with_expiry: bool, **kwargs) -> FlaskFor
 
 class RegenerateTokenForm(ExpiryMixin, FlaskForm):
     once = OnceField()
-    grace = IntegerField(
-        "Keep the old secret working for (days)",
-        default=0,
-        validators=[Optional(), NumberRange(0, MAX_GRACE_DAYS)],
-        description=f"0 stops the old secret at once; at most {MAX_GRACE_DAYS} days.",
-    )
+    grace = grace_field()
