@@ -185,9 +185,14 @@ def test_unreachable_redis_falls_back_to_the_database(client, limited):
     assert [r.status_code for r in responses] == [200, 200, 200, 429]
 
 
-def test_rate_limit_is_set_and_cleared_through_the_api(client, limited):
-    credential, secret = limited
+def test_rate_limit_is_set_and_cleared_through_the_api(client, limited, make_token):
+    credential, limited_secret = limited
+    # Limits only tighten from the limited token itself (issue 12): an unlimited
+    # token of the same user sets and clears them.
+    _, secret = make_token(["dashboard"], user=credential.user)
     path = f"/api/v1/personal-access-tokens/{credential.id}"
+    refused = client.patch(path, json={"rate_limit": 100}, headers=bearer(limited_secret))
+    assert assert_problem(refused, 403)["refused_by"] == "limits"
     response = client.patch(path, json={"rate_limit": 100}, headers=bearer(secret))
     assert response.status_code == 200
     assert response.get_json()["rate_limit"] == 100
@@ -199,7 +204,7 @@ def test_rate_limit_is_set_and_cleared_through_the_api(client, limited):
         )
     response = client.patch(path, json={"rate_limit": None}, headers=bearer(secret))
     assert response.get_json()["rate_limit"] is None
-    assert "RateLimit-Limit" not in client.get(VERIFY, headers=bearer(secret)).headers
+    assert "RateLimit-Limit" not in client.get(VERIFY, headers=bearer(limited_secret)).headers
 
 
 def test_token_created_with_a_rate_limit_is_limited(client, limited):

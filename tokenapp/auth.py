@@ -6,7 +6,6 @@ credential is 401 with a bare challenge; a bad one is 401 ``invalid_token``.
 """
 
 import datetime
-import functools
 import ipaddress
 import uuid
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ class Principal:
     expires_at: datetime.datetime | None
     secret_expires_at: datetime.datetime | None  # set while a rotated secret is in grace
     rate_limit: int | None
+    ip_allowlist: tuple[str, ...] | None = None  # checked by access.admit
 
     @property
     def read_only(self) -> bool:
@@ -96,7 +96,7 @@ def read_secret(request: Request) -> str | None:
 
 
 def authenticate(request: Request) -> Principal:
-    """Return the request's Principal or raise a 401/403 Problem.
+    """Return the request's Principal or raise a 401 Problem (403 only for plain HTTP).
 
     Never returns None: every API route needs a credential.
     """
@@ -121,7 +121,7 @@ def authenticate(request: Request) -> Principal:
         or not credentials.same(row["digest"], parsed.digest)
     ):
         raise unauthorized("The credential is unknown or has been revoked.")
-    return _principal(row, request)
+    return _principal(row)
 
 
 def _lookup_query(digest):
@@ -163,7 +163,7 @@ def _lookup_query(digest):
 _lookup = Prepared(_lookup_query, "digest")
 
 
-def _principal(row: dict, request: Request) -> Principal:
+def _principal(row: dict) -> Principal:
     moment = now()
     if row["revoked_at"] is not None:
         raise unauthorized("The credential has been revoked.")
@@ -175,15 +175,7 @@ def _principal(row: dict, request: Request) -> Principal:
         raise unauthorized("The credential's user is deactivated.")
     if row["kind"] != "pat" and row["role"] is None:
         raise unauthorized("The key's owner is no longer a member of its project.")
-    allowlist = row["ip_allowlist"]
-    if allowlist and not _address_allowed(request.remote_addr, tuple(allowlist)):
-        raise Problem(
-            403,
-            "Address not allowed",
-            "This credential may not be used from your address.",
-            kind="address-not-allowed",
-        )
-    scopes = row["scopes"]
+    scopes, allowlist = row["scopes"], row["ip_allowlist"]
     return Principal(
         user_id=row["user_id"],
         username=row["username"],
@@ -196,18 +188,8 @@ def _principal(row: dict, request: Request) -> Principal:
         expires_at=row["expires_at"],
         secret_expires_at=row["secret_expires_at"],
         rate_limit=row["rate_limit"],
+        ip_allowlist=tuple(allowlist) if allowlist else None,
     )
-
-
-@functools.lru_cache(maxsize=4096)
-def _address_allowed(address: str | None, allowlist: tuple[str, ...]) -> bool:
-    # Cached: parsing addresses and CIDRs costs more than the rest of a verify,
-    # and a credential is used from the same few addresses.
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return False
-    return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in allowlist)
 
 
 def _require_transport(request: Request) -> None:

@@ -64,8 +64,13 @@ def invalid(errors: list[dict]) -> Problem:
     )
 
 
-def is_api_request() -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz"
+API_PREFIX = "/api/"
+
+
+def is_api_request(path: str | None = None) -> bool:
+    """An API (or health) request: answered in problem+json, never with the session."""
+    path = request.path if path is None else path
+    return path.startswith(API_PREFIX) or path == "/healthz"
 
 
 def _http_error(exc: HTTPException):

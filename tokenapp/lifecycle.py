@@ -10,6 +10,7 @@ import uuid
 
 from . import audit
 from . import credentials
+from . import fields
 from .clock import now
 from .db import database
 from .models import Credential
@@ -18,8 +19,8 @@ from .models import Project
 from .models import Secret
 from .models import User
 
-MAX_GRACE_DAYS = 7
-MAX_RATE_LIMIT = 100_000  # requests per minute
+MAX_GRACE_DAYS = fields.GRACE_DAYS.high
+MAX_RATE_LIMIT = fields.RATE_LIMIT.high  # requests per minute
 
 
 def expiry(days: int | None) -> datetime.datetime | None:
@@ -121,7 +122,13 @@ def regenerate(
     return secret
 
 
-def revoke(credential: Credential, *, actor: User | None = None, system: str | None = None) -> None:
+def revoke(
+    credential: Credential,
+    *,
+    actor: User | None = None,
+    system: str | None = None,
+    reason: str | None = None,
+) -> None:
     """Stop a credential for good. `system` names a non-user actor (e.g. "tokenapp scan")."""
     with database.atomic():
         if credential.revoked_at is None:
@@ -134,6 +141,7 @@ def revoke(credential: Credential, *, actor: User | None = None, system: str | N
             None if system else actor or credential.user_id,
             project=_project_slug(credential),
             target=str(credential.id),
+            detail={"reason": reason} if reason else None,
             actor_name=system,
         )
 

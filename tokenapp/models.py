@@ -15,6 +15,7 @@ from peewee import UUIDField
 
 from .clock import now
 from .db import BaseModel
+from .fields import NOTE
 
 ROLES = ("owner", "editor", "viewer")
 KINDS = ("pat", "export", "full")
@@ -88,7 +89,7 @@ class Credential(BaseModel):
     kind = CharField(max_length=8)
     user = ForeignKeyField(User, backref="credentials", on_delete="CASCADE")
     project = ForeignKeyField(Project, null=True, backref="keys", on_delete="CASCADE")
-    note = CharField(max_length=255)
+    note = CharField(max_length=NOTE.high)
     scopes = JSONField(null=True)  # None: every scope (project keys)
     created_at = DateTimeField(default=now)
     expires_at = DateTimeField(null=True)
@@ -104,6 +105,23 @@ class Credential(BaseModel):
         if self.expires_at is not None and self.expires_at <= now():
             return "expired"
         return "active"
+
+    @classmethod
+    def tokens_of(cls, user_id: int, *, live: bool = False):
+        """The user's personal access tokens, newest first; `live`: not revoked."""
+        where = (cls.user == user_id) & (cls.kind == "pat")
+        if live:
+            where &= cls.revoked_at.is_null()
+        return cls.select().where(where).order_by(cls.created_at.desc(), cls.id)
+
+    @classmethod
+    def token_of(cls, user_id: int, token_id: str, *, live: bool = False) -> "Credential | None":
+        """One of the user's tokens by its id as a URL gives it, or None."""
+        try:
+            key = uuid.UUID(token_id)
+        except ValueError:
+            return None
+        return cls.tokens_of(user_id, live=live).where(cls.id == key).first()
 
 
 class Secret(BaseModel):

@@ -5,8 +5,10 @@ import re
 from peewee import IntegrityError
 
 from . import audit
+from . import lifecycle
 from .db import database
 from .models import ROLES
+from .models import Credential
 from .models import Membership
 from .models import Project
 from .models import User
@@ -123,6 +125,14 @@ def remove_member(membership: Membership, *, actor: User | None = None) -> None:
         audit.record(
             "member.remove", actor, project=membership.project.slug, target=membership.user.username
         )
+        # Revoked, not suspended: re-adding the user (perhaps with a lower role) revives nothing.
+        keys = Credential.select().where(
+            (Credential.project == membership.project)
+            & (Credential.user == membership.user)
+            & Credential.revoked_at.is_null()
+        )
+        for key in keys:
+            lifecycle.revoke(key, actor=actor, reason="member removed from the project")
 
 
 def membership_of(project: Project, username: str) -> Membership | None:

@@ -12,7 +12,8 @@ from flask.sessions import NullSession
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-API_PREFIX = "/api/"
+from .errors import is_api_request
+
 DOCS_PAGE = "/api/docs"  # a page in the app's frame (who is signed in), not an API route
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 CSP = (
@@ -46,7 +47,7 @@ class SessionInterface(SecureCookieSessionInterface):
     def open_session(self, app: Flask, request: Request):
         # The API never reads the session cookie: a browser's sign-in cannot
         # authorise an API call, and a cross-site request has nothing to borrow.
-        if request.path.startswith(API_PREFIX) and request.path != DOCS_PAGE:
+        if is_api_request(request.path) and request.path != DOCS_PAGE:
             return self.make_null_session(app)
         return super().open_session(app, request)
 
@@ -82,7 +83,7 @@ def security_headers(response: Response) -> Response:
     wanted = list(SECURITY_HEADERS)
     if request.is_secure:
         wanted.append(HSTS)
-    if request.path.startswith(API_PREFIX) or response.mimetype == "text/html":
+    if is_api_request() or response.mimetype == "text/html":
         wanted.append(NO_STORE)
     response.headers.extend([pair for pair in wanted if pair[0].lower() not in present])
     return response

@@ -6,6 +6,7 @@ from flask import request
 
 from .. import limits
 from .. import usage
+from ..access import admit
 from ..auth import authenticate
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -18,7 +19,8 @@ PUBLIC = {"api.openapi", "api.docs"}
 def _authenticate() -> None:
     if request.endpoint in PUBLIC:
         return
-    g.principal = authenticate(request)
+    g.principal = authenticate(request)  # 401s
+    admit(g.principal, request.remote_addr)  # the allowlist's 403; routes declare the rest
     limits.enforce(g.principal)
     usage.touch(g.principal)
 

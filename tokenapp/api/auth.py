@@ -6,26 +6,21 @@ from flask import make_response
 from flask import request
 
 from ..access import Access
+from ..access import any_credential
 from ..access import catalogue
+from ..access import check as access_check
 from ..access import explain
-from ..access import insufficient
-from ..access import project_for
-from ..access import refused_by
+from ..access import visible_projects
 from ..auth import Principal
-from ..auth import challenge
-from ..errors import Problem
 from ..errors import invalid
-from ..models import Membership
-from ..models import Project
 from ..models import expires_soon
 from ..scopes import InvalidScope
 from . import bp
 from .serializers import timestamp
 
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-
 
 @bp.get("/auth/verify")
+@any_credential
 def verify():
     """Describe the credential: its user, type, scopes, expiry and, for keys, project.
 
@@ -51,34 +46,29 @@ def verify():
     }
     if request.args.get("explain") in ("1", "true"):
         body["access"] = {
-            access.project.slug: _explain(principal, access) for access in _visible(principal)
+            access.project.slug: _explain(principal, access)
+            for access in visible_projects(principal)
         }
     return jsonify(body)
 
 
 @bp.get("/auth/check")
+@any_credential  # access.check decides, from the query and the original method
 def check():
-    """204 when the credential holds `scope` on `project`; else 401 or 403.
+    """204 when the original request may go through; else 401 or 403.
 
-    For nginx ``auth_request``: the original method comes from X-Original-Method
-    and export keys pass only safe methods. Answers with X-Auth-User.
+    For nginx ``auth_request`` and Traefik/Caddy forward auth: `scope` names
+    the entities, the original method (X-Original-Method, X-Forwarded-Method)
+    the operation; ``access.check`` decides. Answers with X-Auth-User.
     """
     principal: Principal = g.principal
-    slug = request.args.get("project") or principal.project_slug
     scope = request.args.get("scope")
-    wanted = _wanted(scope)
-    method = request.headers.get("X-Original-Method", "GET").upper()
-    if slug:
-        access = _check_project(principal, slug)
-        for entity, op in sorted(wanted):
-            layer = refused_by(principal, access.role, entity, op)
-            if layer:
-                raise insufficient(principal, entity, op, layer)
-    elif not catalogue().covers(principal.scopes, [scope] if scope else []):
-        entity, op = sorted(wanted - catalogue().grants(principal.scopes))[0]
-        raise insufficient(principal, entity, op, "scope")
-    if principal.read_only and method not in SAFE_METHODS:
-        raise insufficient(principal, "*", method.lower(), "read_only")
+    if scope is not None:
+        try:
+            catalogue().validate(scope)
+        except InvalidScope as exc:
+            raise invalid([{"field": "scope", "message": str(exc)}]) from None
+    access_check(principal, scope, request.args.get("project") or principal.project_slug)
     response = make_response("", 204)
     response.headers["X-Auth-User"] = principal.username
     response.headers["X-Auth-Credential"] = str(principal.credential_id)
@@ -86,44 +76,9 @@ def check():
     return response
 
 
-def _wanted(scope: str | None) -> frozenset:
-    if scope is None:
-        return frozenset()
-    try:
-        return catalogue().grants([scope])
-    except InvalidScope as exc:
-        raise invalid([{"field": "scope", "message": str(exc)}]) from None
-
-
-def _check_project(principal: Principal, slug: str) -> Access:
-    try:
-        return project_for(principal, slug)
-    except Problem:
-        # For auth_request a 404 would become a 500 at nginx: refuse with 403.
-        raise Problem(
-            403,
-            "Insufficient scope",
-            f"This credential has no access to project {slug!r}.",
-            kind="insufficient-scope",
-            headers=challenge("insufficient_scope"),
-        ) from None
-
-
-def _visible(principal: Principal) -> list[Access]:
-    if principal.is_project_key:
-        return [Access(Project.get_by_id(principal.project_id), principal.role)]
-    rows = (
-        Membership.select(Membership, Project)
-        .join(Project)
-        .where(Membership.user == principal.user_id)
-        .order_by(Project.slug)
-    )
-    return [Access(row.project, row.role) for row in rows]
-
-
 def _explain(principal: Principal, access: Access) -> dict:
     allowed, refused = {}, {}
-    for entity, ops in explain(principal, access.role).items():
+    for entity, ops in explain(principal.scopes, access.role, principal.read_only).items():
         for op, layer in ops.items():
             if layer is None:
                 allowed.setdefault(entity, []).append(op)

@@ -6,16 +6,27 @@ endpoint. An /api/v1 route missing from OPERATIONS fails tests/test_openapi.py.
 """
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
 
 from flask import current_app
 from flask import jsonify
 from flask import render_template
 
-from .. import lifecycle
-from .. import projects
-from ..access import MEMBERS
+from .. import fields
 from ..access import catalogue
 from . import bp
+from .openapi_params import DOC
+from .openapi_params import EXPLAIN
+from .openapi_params import ITEM
+from .openapi_params import PROJECT
+from .openapi_params import TOKEN
+from .openapi_params import USERNAME
+from .openapi_params import array
+from .openapi_params import check_params
+from .openapi_params import collection
+from .openapi_params import list_params
 from .openapi_schemas import nullable_int
 from .openapi_schemas import ref
 from .openapi_schemas import schemas
@@ -37,119 +48,57 @@ ERROR_TEXT = {
 }
 
 
-def _path(name, description, schema=None):
-    return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": schema or {"type": "string"}}  # fmt: skip
+ANY_BODY = "any"  # an optional body of any JSON
 
 
-def _query(name, description, schema):
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": schema}  # fmt: skip
+@dataclass(frozen=True)
+class Op:
+    """The facts of one endpoint the URL map and docstrings do not say."""
+
+    tag: str
+    params: Callable[[], list[dict]] | list = field(default_factory=list)
+    body: str | None = None  # a schema name, or ANY_BODY
+    status: int = 200
+    schema: str | dict | None = None  # a schema name or an inline schema
+    errors: tuple[int, ...] = ()
+    public: bool = False  # no credential: no 400/401/403/429, `security: []`
 
 
-# The slug's own syntax (projects.SLUG): any other string is refused (404 or 403), and
-# NUL, which no slug holds, with a 400 before any lookup (transport.refuse_nul).
-SLUG = {"type": "string", "pattern": f"^{projects.SLUG.pattern}$"}
-PROJECT = _path("project", "The project's slug.", SLUG)
-TOKEN = _path("token_id", "The token's id.", {"type": "string", "format": "uuid"})
-USERNAME = _path(
-    "username",
-    "A member's username (case-insensitive).",
-    {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
-)
-DOC = _path("doc_id", "The document's id.", {"type": "string", "format": "uuid"})
-
-
-def _collection() -> dict:
-    # Every entity of the catalogue except the member list, which has its own routes.
-    names = [e for e in catalogue().entities if e != MEMBERS]
-    return _path("collection", "A collection of the scope catalogue.", {"enum": names})
-
-
-# endpoint: (tag, parameters, request body schema or None, success status, schema, errors)
 OPERATIONS = {
-    "api.verify": (
-        "auth",
-        [
-            _query(
-                "explain",
-                "1 or true: list what the credential can do per project.",
-                {"type": "string"},
-            )
-        ],
-        None,
-        200,
-        "Verify",
-        (),
-    ),  # noqa: E501
-    "api.check": ("auth", "check", None, 204, None, (422,)),
-    "api.create_token": ("tokens", [], "TokenCreate", 201, "NewToken", BODY),
-    "api.list_tokens": ("tokens", [], None, 200, {"type": "array", "items": ref("Token")}, ()),
-    "api.get_token": ("tokens", [TOKEN], None, 200, "Token", (404,)),
-    "api.update_token": ("tokens", [TOKEN], "TokenUpdate", 200, "Token", (404, 409, *BODY)),
-    "api.regenerate_token": (
-        "tokens",
-        [TOKEN],
-        "TokenRegenerate",
-        200,
-        "NewToken",
-        (404, 409, *BODY),
-    ),  # noqa: E501
-    "api.token_usage": ("tokens", [TOKEN], None, 200, "TokenUsage", (404,)),
-    "api.delete_token": ("tokens", [TOKEN], None, 204, None, (404,)),
-    "api.list_projects": (
-        "projects",
-        [],
-        None,
-        200,
-        {"type": "array", "items": ref("Project")},
-        (),
-    ),  # noqa: E501
-    "api.get_project": ("projects", [PROJECT], None, 200, "Project", (404,)),
-    "api.list_members": ("members", [PROJECT], None, 200, "Members", (404,)),
-    "api.get_member": ("members", [PROJECT, USERNAME], None, 200, "Member", (404,)),
-    "api.add_member": ("members", [PROJECT], "MemberAdd", 201, "Member", (404, 409, *BODY)),
-    "api.change_member": (
-        "members",
-        [PROJECT, USERNAME],
-        "MemberChange",
-        200,
-        "Member",
-        (404, 409, *BODY),
-    ),  # noqa: E501
-    "api.remove_member": ("members", [PROJECT, USERNAME], None, 204, None, (404, 409)),
-    "api.list_documents": ("documents", "list", None, 200, "Documents", (404, 422)),
-    "api.create_document": (
-        "documents",
-        [PROJECT, "collection"],
-        "DocumentBody",
-        201,
-        "Document",
-        (404, *BODY),
-    ),  # noqa: E501
-    "api.get_document": ("documents", [PROJECT, "collection", DOC], None, 200, "Document", (404,)),  # noqa: E501
-    "api.replace_document": (
-        "documents",
-        [PROJECT, "collection", DOC],
-        "DocumentBody",
-        200,
-        "Document",
-        (404, *BODY),
-    ),  # noqa: E501
-    "api.patch_document": (
-        "documents",
-        [PROJECT, "collection", DOC],
-        "DocumentBody",
-        200,
-        "Document",
-        (404, *BODY),
-    ),  # noqa: E501
-    "api.delete_document": ("documents", [PROJECT, "collection", DOC], None, 204, None, (404,)),
-    "api.run_flow": ("flows", [PROJECT, DOC], "any", 201, "Document", (404, *BODY)),
-    "api.trigger_webhook": ("flows", [PROJECT, DOC], "any", 201, "Document", (404, 409, *BODY)),
-    "api.openapi": ("meta", [], None, 200, {"type": "object"}, "public"),
-    "healthz": ("meta", [], None, 200, "Health", "public"),
-}
+    "api.verify": Op("auth", [EXPLAIN], schema="Verify"),
+    "api.check": Op("auth", check_params, status=204, errors=(422,)),
+    "api.create_token": Op("tokens", [], "TokenCreate", 201, "NewToken", BODY),
+    "api.list_tokens": Op("tokens", schema=array("Token")),
+    "api.get_token": Op("tokens", [TOKEN], schema="Token", errors=(404,)),
+    "api.update_token": Op("tokens", [TOKEN], "TokenUpdate", schema="Token",
+                           errors=(404, 409, *BODY)),
+    "api.regenerate_token": Op("tokens", [TOKEN], "TokenRegenerate", schema="NewToken",
+                               errors=(404, 409, *BODY)),
+    "api.token_usage": Op("tokens", [TOKEN], schema="TokenUsage", errors=(404,)),
+    "api.delete_token": Op("tokens", [TOKEN], status=204, errors=(404,)),
+    "api.list_projects": Op("projects", schema=array("Project")),
+    "api.get_project": Op("projects", [PROJECT], schema="Project", errors=(404,)),
+    "api.list_members": Op("members", [PROJECT], schema="Members", errors=(404,)),
+    "api.get_member": Op("members", [PROJECT, USERNAME], schema="Member", errors=(404,)),
+    "api.add_member": Op("members", [PROJECT], "MemberAdd", 201, "Member", (404, 409, *BODY)),
+    "api.change_member": Op("members", [PROJECT, USERNAME], "MemberChange", schema="Member",
+                            errors=(404, 409, *BODY)),
+    "api.remove_member": Op("members", [PROJECT, USERNAME], status=204, errors=(404, 409)),
+    "api.list_documents": Op("documents", list_params, schema="Documents", errors=(404, 422)),
+    "api.create_document": Op("documents", [PROJECT, "collection"], "DocumentBody", 201,
+                              "Document", (404, *BODY)),
+    "api.get_document": Op("documents", ITEM, schema="Document", errors=(404,)),
+    "api.replace_document": Op("documents", ITEM, "DocumentBody", schema="Document",
+                               errors=(404, *BODY)),
+    "api.patch_document": Op("documents", ITEM, "DocumentBody", schema="Document",
+                             errors=(404, *BODY)),
+    "api.delete_document": Op("documents", ITEM, status=204, errors=(404,)),
+    "api.run_flow": Op("flows", [PROJECT, DOC], ANY_BODY, 201, "Document", (404, *BODY)),
+    "api.trigger_webhook": Op("flows", [PROJECT, DOC], ANY_BODY, 201, "Document",
+                              (404, 409, *BODY)),
+    "api.openapi": Op("meta", schema={"type": "object"}, public=True),
+    "healthz": Op("meta", schema="Health", public=True),
+}  # fmt: skip
 
 
 # A created document can be a flow: lead clients (and schemathesis' stateful phase) on to run it.
@@ -168,78 +117,51 @@ LINKS = {
 SUMMARIES = {"healthz": "Liveness and database reachability; no credential."}
 
 
-def _parameters(spec) -> list[dict]:
-    if spec == "check":
-        return [
-            _query(
-                "project",
-                "Project slug; empty or absent: a project key's own project.",
-                {"type": "string", "pattern": f"^(?:{projects.SLUG.pattern})?$"},
-            ),
-            _query("scope", "The scope string the caller needs.", {"enum": catalogue().scope_strings}),  # noqa: E501
-            {"name": "X-Original-Method", "in": "header", "required": False,
-             "description": "The original request's method (nginx auth_request).",
-             "schema": {"type": "string"}},
-        ]  # fmt: skip
-    if spec == "list":
-        return [
-            PROJECT,
-            _collection(),
-            _query("limit", "Page size.", {"type": "integer", "minimum": 1, "maximum": 100}),
-            _query(
-                "cursor",
-                "`next_cursor` of the previous page.",
-                {"type": "integer", "minimum": 0, "maximum": 2**62},
-            ),  # noqa: E501
-        ]
-    return [_collection() if p == "collection" else p for p in spec]
+def _parameters(params) -> list[dict]:
+    given = params() if callable(params) else params
+    return [collection() if p == "collection" else p for p in given]
 
 
-def _responses(status: int, schema, errors) -> dict:
+def _responses(endpoint: str, op: Op) -> dict:
     ok = {"description": "Success."}
-    if isinstance(schema, str):
-        schema = ref(schema)
+    schema = ref(op.schema) if isinstance(op.schema, str) else op.schema
     if schema is not None:
         ok["content"] = {"application/json": {"schema": schema}}
-    if status == 201 and schema == ref("Document"):
+    if op.status == 201 and schema == ref("Document"):
         ok["headers"] = {"Location": {"schema": {"type": "string"}, "required": True}}
-    if status == 204 and errors == (422,):  # auth/check answers for nginx with the user
+    if endpoint == "api.check":  # answers for nginx with the user
         ok["headers"] = {"X-Auth-User": {"schema": {"type": "string"}, "required": True}}
-    answers = {str(status): ok}
-    codes = (414, 503) if errors == "public" else sorted({*AUTH, *errors, 414})
+    if endpoint in LINKS:
+        ok["links"] = LINKS[endpoint]
+    answers = {str(op.status): ok}
+    codes = (414, 503) if op.public else sorted({*AUTH, *op.errors, 414})
     for code in codes:
         answers[str(code)] = {"$ref": f"#/components/responses/{code}"}
     return answers
 
 
 def _operation(endpoint: str, method: str, view) -> dict:
-    tag, params, body, status, schema, errors = OPERATIONS[endpoint]
+    op = OPERATIONS[endpoint]
     doc = (view.__doc__ or "").strip()
     summary = SUMMARIES.get(endpoint) or doc.split("\n\n")[0].replace("\n", " ")
     summary = summary or endpoint.split(".")[-1].replace("_", " ").capitalize()
     operation = {
         "operationId": f"{endpoint.split('.')[-1]}_{method}",
-        "tags": [tag],
+        "tags": [op.tag],
         "summary": summary,
-        "parameters": _parameters(params),
-        "responses": _responses(status, schema, errors),
+        "parameters": _parameters(op.params),
+        "responses": _responses(endpoint, op),
     }
     if "\n\n" in doc:
         operation["description"] = doc.split("\n\n", 1)[1]
-    if body == "any":
+    if op.body:
+        schema = {} if op.body == ANY_BODY else ref(op.body)
         operation["requestBody"] = {
-            "required": False,
-            "content": {"application/json": {"schema": {}}},
-        }  # noqa: E501
-    elif body:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": ref(body)}},
-        }  # noqa: E501
-    if errors == "public":
+            "required": op.body != ANY_BODY,
+            "content": {"application/json": {"schema": schema}},
+        }
+    if op.public:
         operation["security"] = []
-    if endpoint in LINKS:
-        operation["responses"][str(status)]["links"] = LINKS[endpoint]
     return operation
 
 
@@ -251,9 +173,8 @@ def build_spec() -> dict:
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         view = current_app.view_functions[rule.endpoint]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(
-                rule.endpoint, method.lower(), view
-            )  # noqa: E501
+            operation = _operation(rule.endpoint, method.lower(), view)
+            paths.setdefault(path, {})[method.lower()] = operation
     problem = {"application/problem+json": {"schema": ref("Problem")}}
     challenge = {"schema": {"type": "string"}, "description": "RFC 6750 challenge."}
     responses = {str(c): {"description": t, "content": problem} for c, t in ERROR_TEXT.items()}
@@ -294,9 +215,16 @@ def build_spec() -> dict:
             "responses": responses,
             "schemas": schemas(
                 catalogue(),
-                expiration={**nullable_int(1, 3650), "description": "Days to expiry; null: never."},
-                grace={"type": "integer", "minimum": 0, "maximum": lifecycle.MAX_GRACE_DAYS},
-                rate_limit=nullable_int(1, 100_000),
+                expiration={
+                    **nullable_int(fields.EXPIRATION_DAYS.low, fields.EXPIRATION_DAYS.high),
+                    "description": "Days to expiry; null: never.",
+                },
+                grace={
+                    "type": "integer",
+                    "minimum": fields.GRACE_DAYS.low,
+                    "maximum": fields.GRACE_DAYS.high,
+                },  # fmt: skip
+                rate_limit=nullable_int(fields.RATE_LIMIT.low, fields.RATE_LIMIT.high),
             ),
         },
     }

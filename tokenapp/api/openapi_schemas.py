@@ -4,10 +4,11 @@ The parts that follow the scope catalogue (scope strings, collections) are
 built per request from the loaded catalogue, so the spec never drifts from it.
 """
 
+from ..access import REFUSALS
+from ..fields import NOTE
+from ..fields import SERVER_FIELDS
 from ..models import ROLES
 from ..scopes import Catalogue
-
-SERVER_FIELDS = ("id", "created_at", "updated_at", "created_by")
 
 # What `validation.text` accepts: 1 to N characters, not all whitespace, no NUL.
 NOT_BLANK = r"^[^\u0000]*[^\u0000\s][^\u0000]*$"
@@ -73,7 +74,7 @@ def schemas(catalogue: Catalogue, expiration: dict, grace: dict, rate_limit: dic
                     },
                 },
                 "scope": {"type": "string", "description": "The scope that would be needed."},
-                "refused_by": {"type": "string", "enum": ["scope", "role", "read_only"]},
+                "refused_by": {"type": "string", "enum": list(REFUSALS)},
             },
         },
         "Token": {"type": "object", "required": list(token_fields), "properties": token_fields},
@@ -90,7 +91,7 @@ def schemas(catalogue: Catalogue, expiration: dict, grace: dict, rate_limit: dic
             "properties": {
                 "expiration": expiration,
                 "scopes": scopes,
-                "note": text(255),
+                "note": text(NOTE.high),
                 "ip_allowlist": CIDR_LIST,
                 "rate_limit": rate_limit,
             },
@@ -99,7 +100,7 @@ def schemas(catalogue: Catalogue, expiration: dict, grace: dict, rate_limit: dic
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "note": text(255),
+                "note": text(NOTE.high),
                 "scopes": scopes,
                 "ip_allowlist": CIDR_LIST,
                 "rate_limit": rate_limit,

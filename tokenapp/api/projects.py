@@ -13,14 +13,16 @@ from flask import request
 from peewee import JOIN
 
 from .. import projects
-from ..access import project_for
+from ..access import PROJECT
+from ..access import any_credential
 from ..access import require
+from ..access import visible_projects
 from ..accounts import find_user
-from ..auth import Principal
 from ..clock import now
 from ..db import Prepared
 from ..errors import Problem
 from ..errors import invalid
+from ..fields import SERVER_FIELDS
 from ..models import ROLES
 from ..models import Document
 from ..models import Project
@@ -35,33 +37,30 @@ from .serializers import document
 from .serializers import member
 from .serializers import timestamp
 
-SERVER_FIELDS = ("id", "created_at", "updated_at", "created_by")
 ROLE = one_of(ROLES)
 
 
 @bp.get("/projects")
+@any_credential
 def list_projects():
     """The projects this credential can see, with the caller's role in each."""
-    principal: Principal = g.principal
-    rows = projects.visible_to(principal.user_id)
-    if principal.is_project_key:
-        rows = rows.where(Project.id == principal.project_id)
     return jsonify(
         [
             {
-                "slug": p.slug,
-                "name": p.name,
-                "role": p.membership.role,
-                "created_at": timestamp(p.created_at),
+                "slug": a.project.slug,
+                "name": a.project.name,
+                "role": a.role,
+                "created_at": timestamp(a.project.created_at),
             }
-            for p in rows
+            for a in visible_projects(g.principal)
         ]
     )
 
 
 @bp.get("/projects/<project>")
+@require("read", PROJECT)
 def get_project(project: str):
-    access = project_for(g.principal, project)
+    access = g.access
     row = Project.get_by_id(access.project.id)
     return jsonify(
         slug=row.slug,

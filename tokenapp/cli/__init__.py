@@ -21,12 +21,10 @@ from flask.cli import with_appcontext
 from .. import accounts
 from .. import audit
 from .. import db
-from .. import lifecycle
 from .. import projects
 from ..models import ROLES
 from ..models import Project
 from ..models import User
-from ..scopes import InvalidScope
 
 ANY_ADDRESS = ("0.0.0.0", "::", "")  # noqa: S104  (to print a URL one can open, not to bind)
 
@@ -259,69 +257,8 @@ def user_activate(username):
     say(f"Activated {username}.")
 
 
-key_group = AppGroup("key", help="Project keys (export and full access).")
-
-
-@key_group.command("create")
-@click.argument("slug")
-@click.option("--user", "username", required=True, help="The member the key acts as.")
-@click.option("--kind", required=True, type=click.Choice(["export", "full"]))
-@click.option("--label", default=None, help="What the key is for.")
-def key_create(slug, username, kind, label):
-    """Create a project key and print its secret (alone, on stdout).
-
-    Example: tokenapp key create billing --user alice --kind export --label deploy
-    """
-    with database():
-        project, user = _project(slug), _user(username)
-        if projects.membership_of(project, user.username) is None:
-            raise click.ClickException(f"{username} is not a member of {slug}.")
-        _, secret = lifecycle.issue(kind, user, label or f"{kind} key", project=project)
-    click.echo(secret)
-
-
-token_group = AppGroup("token", help="Personal access tokens.")
-
-
-def _expiration(value: str) -> int | None:
-    if value == "never":
-        return None
-    if not value.isdigit() or not 1 <= int(value) <= 3650:
-        raise click.BadParameter("a whole number of days from 1 to 3650, or 'never'")
-    return int(value)
-
-
-@token_group.command("create")
-@click.option("--user", "username", required=True)
-@click.option("--note", required=True, help="What the token is for (1-255 characters).")
-@click.option("--scope", "scope_list", multiple=True, required=True, help="Repeat for each scope.")
-@click.option("--expiration", required=True, help="Days until it expires, or 'never'.")
-def token_create(username, note, scope_list, expiration):
-    """Create a personal access token and print its secret (alone, on stdout).
-
-    Example: tokenapp token create --user alice --note ci --scope dashboard:view --expiration 30
-    """
-    days = _expiration(expiration)
-    note = note.strip()
-    if not 1 <= len(note) <= 255:
-        raise click.BadParameter("1 to 255 characters", param_hint="--note")
-    catalogue = current_app.extensions["tokenapp.scopes"]
-    try:
-        for scope in scope_list:
-            catalogue.validate(scope)
-    except InvalidScope as exc:
-        raise click.BadParameter(str(exc), param_hint="--scope") from None
-    with database():
-        _, secret = lifecycle.issue(
-            "pat",
-            _user(username),
-            note,
-            scopes=sorted(set(scope_list)),
-            expires_at=lifecycle.expiry(days),
-        )
-    click.echo(secret)
-
-
+from .credentials import key_group  # noqa: E402  (needs database() above)
+from .credentials import token_group  # noqa: E402
 from .inventory import key_list  # noqa: E402,F401  (registers on the groups above)
 from .operations import audit_group  # noqa: E402  (needs say() above)
 from .operations import backup_command  # noqa: E402

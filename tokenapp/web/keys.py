@@ -124,7 +124,7 @@ def _page(membership: Membership, *, form=None, status=200):
         confirm_form=ConfirmForm(formdata=None),
         examples=_examples(membership.project, keys),
     )
-    return response, status, {"Cache-Control": "no-store"}
+    return response, status
 
 
 def _detail(
@@ -141,7 +141,7 @@ def _detail(
         confirm_form=ConfirmForm(formdata=None),
         new_secret=new_secret,
     )
-    return response, status, {"Cache-Control": "no-store"}
+    return response, status
 
 
 @bp.get("/projects/<slug>/keys")

@@ -22,6 +22,8 @@ from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
+from ..fields import EXPIRATION_DAYS
+from ..fields import NOTE
 from ..lifecycle import MAX_GRACE_DAYS
 from ..lifecycle import MAX_RATE_LIMIT
 from ..models import Credential
@@ -31,7 +33,7 @@ from .once import OnceField
 
 NONE = "none"
 FULL = "full"  # the bare scope: the form cannot send an empty radio value
-MAX_DAYS = 3650
+MAX_DAYS = EXPIRATION_DAYS.high
 PRESET_DAYS = ("7", "30", "60", "90")
 CUSTOM = "custom"
 NEVER = "never"
@@ -61,20 +63,25 @@ class KeyForm(FlaskForm):
         filters=[_strip],
         validators=[
             DataRequired("Give the key a label."),
-            Length(1, 255, "The label must be 1 to 255 characters."),
+            Length(NOTE.low, NOTE.high, f"The label must be 1 to {NOTE.high} characters."),
         ],
         description="What the key is for, e.g. “deploy script”.",
     )
 
 
-class RegenerateKeyForm(FlaskForm):
-    once = OnceField()
-    grace = IntegerField(
+def grace_field() -> IntegerField:
+    """How long a rotated-out secret keeps working: one field for keys and tokens."""
+    return IntegerField(
         "Keep the old secret working for (days)",
         default=0,
         validators=[Optional(), NumberRange(0, MAX_GRACE_DAYS)],
         description=f"0 stops the old secret at once; at most {MAX_GRACE_DAYS} days.",
     )
+
+
+class RegenerateKeyForm(FlaskForm):
+    once = OnceField()
+    grace = grace_field()
 
 
 class LimitsForm(FlaskForm):
@@ -226,9 +233,9 @@ def token_form(catalogue: Catalogue, *, with_expiry: bool, **kwargs) -> FlaskFor
             filters=[_strip],
             validators=[
                 DataRequired("Write a note: what is this token for?"),
-                Length(1, 255, "The note must be 1 to 255 characters."),
+                Length(NOTE.low, NOTE.high, f"The note must be 1 to {NOTE.high} characters."),
             ],
-            description="What the token is for (1–255 characters).",
+            description=f"What the token is for (1–{NOTE.high} characters).",
         ),
         **picker.fields(),
     }
@@ -252,9 +259,4 @@ def token_form(catalogue: Catalogue, *, with_expiry: bool, **kwargs) -> FlaskFor
 
 class RegenerateTokenForm(ExpiryMixin, FlaskForm):
     once = OnceField()
-    grace = IntegerField(
-        "Keep the old secret working for (days)",
-        default=0,
-        validators=[Optional(), NumberRange(0, MAX_GRACE_DAYS)],
-        description=f"0 stops the old secret at once; at most {MAX_GRACE_DAYS} days.",
-    )
+    grace = grace_field()

@@ -5,8 +5,6 @@ As on the key page, a new secret is rendered only in the response to the POST
 that made it (never stored in the session, never behind a redirect).
 """
 
-import uuid
-
 from flask import abort
 from flask import flash
 from flask import redirect
@@ -19,7 +17,6 @@ from .. import lifecycle
 from .. import projects
 from ..access import catalogue
 from ..access import explain
-from ..auth import Principal
 from ..models import Credential
 from ..models import expires_soon
 from ..scopes import OPERATIONS
@@ -31,17 +28,9 @@ from .token_forms import LimitsForm
 from .token_forms import RegenerateTokenForm
 from .token_forms import token_form
 
-NO_STORE = {"Cache-Control": "no-store"}
-
 
 def _own_token(token_id: str) -> Credential:
-    try:
-        key = uuid.UUID(token_id)
-    except ValueError:
-        abort(404)
-    credential = Credential.get_or_none(
-        (Credential.id == key) & (Credential.user == current_user.id) & (Credential.kind == "pat")
-    )
+    credential = Credential.token_of(current_user.id, token_id)
     if credential is None:
         abort(404)
     return credential
@@ -121,7 +110,7 @@ def create_token():
     page = render_template(
         "tokens/created.html", token=credential, secret=secret, badge=_badge, verb="created"
     )
-    return page, 201, NO_STORE
+    return page, 201  # no-store: transport.security_headers, as on every page
 
 
 def _detail(credential: Credential, *, regenerate_form=None, limits_form=None, status=200):
@@ -193,7 +182,7 @@ def regenerate_token(token_id: str):
         verb="regenerated",
         grace_until=lifecycle.grace_until(credential.id),
     )
-    return page, 200, NO_STORE
+    return page, 200
 
 
 @bp.post("/tokens/<token_id>/limits")
@@ -222,26 +211,14 @@ def delete_token(token_id: str):
 def effective_access(credential: Credential) -> list[dict]:
     """Per project of the user: per entity, each operation → None (allowed) or the refusing layer.
 
-    Built from a Principal like the API's, so the page says what the API would do.
+    The same `explain` as the API's, so the page says what the API would do.
     """
-    principal = Principal(
-        user_id=current_user.id,
-        username=current_user.username,
-        credential_id=credential.id,
-        kind="pat",
-        scopes=tuple(credential.scopes or ()),
-        project_id=None,
-        project_slug=None,
-        role=None,
-        expires_at=credential.expires_at,
-        secret_expires_at=None,
-        rate_limit=credential.rate_limit,
-    )
+    scopes = tuple(credential.scopes or ())
     result = []
     for project in projects.visible_to(current_user.id):
         role = project.membership.role
         rows = [
-            {"entity": entity, "cells": cells} for entity, cells in explain(principal, role).items()
+            {"entity": entity, "cells": cells} for entity, cells in explain(scopes, role).items()
         ]
         result.append({"project": project, "role": role, "rows": rows})
     return result

@@ -1,0 +1,161 @@
+"""Authorisation: every 403 of the API is decided in this package (DESIGN §2).
+
+Routes declare what they need with ``@require(op, entity)`` (or
+``@any_credential``); ``/auth/check`` asks ``decide`` as ``require`` does.
+The rules and the one refusal helper are in ``rules``; what a PAT may do with
+other PATs in ``tokens``. ``auth`` owns the 401s.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import g
+from flask import request
+
+from .. import projects
+from ..auth import Principal
+from ..db import Prepared
+from ..errors import Problem
+from ..models import Membership
+from ..models import Project
+from .rules import ANY_ROLE
+from .rules import MEMBERS
+from .rules import METHOD_HEADERS
+from .rules import METHOD_OPERATIONS
+from .rules import PROJECT
+from .rules import REFUSALS
+from .rules import TOKENS
+from .rules import admit
+from .rules import catalogue
+from .rules import decide
+from .rules import decide_any
+from .rules import explain
+from .rules import refuse
+from .tokens import grantable
+from .tokens import sees
+from .tokens import token_access
+
+__all__ = [
+    "MEMBERS",
+    "PROJECT",
+    "REFUSALS",
+    "TOKENS",
+    "Access",
+    "admit",
+    "any_credential",
+    "catalogue",
+    "check",
+    "explain",
+    "grantable",
+    "project_for",
+    "require",
+    "sees",
+    "visible_projects",
+]
+
+
+@dataclass(frozen=True)
+class Access:
+    project: Project
+    role: str
+
+
+_membership = Prepared(
+    lambda slug, user_id: (
+        Project.select(Project.id, Membership.role)
+        .join(Membership)
+        .where((Project.slug == slug) & (Membership.user == user_id))
+    ),
+    "slug",
+    "user_id",
+)
+
+
+def project_for(principal: Principal, slug: str) -> Access:
+    """The project the principal may see, or 404 (never reveals others exist).
+
+    A project key already knows its project and role (auth looked them up);
+    a PAT costs one query for the project and the user's role in it.
+    """
+    if principal.is_project_key:
+        if slug == principal.project_slug:
+            return Access(Project(id=principal.project_id, slug=slug), principal.role)
+    else:
+        row = _membership.first(slug=slug, user_id=principal.user_id)
+        if row is not None:
+            return Access(Project(id=row["id"], slug=slug), row["role"])
+    raise Problem(404, "Not Found", f"No project {slug!r} visible to this credential.")
+
+
+def visible_projects(principal: Principal) -> list[Access]:
+    """The projects a credential sees and its role in each: a key its own, a PAT its user's."""
+    rows = projects.visible_to(principal.user_id)
+    if principal.is_project_key:
+        rows = rows.where(Project.id == principal.project_id)
+    return [Access(row, row.membership.role) for row in rows]
+
+
+def require(op: str, entity: str | None = None) -> Callable:
+    """Declare what a route needs; the entity defaults to the URL's collection.
+
+    Project routes get ``g.access`` (the project and the caller's role; with
+    ``entity=PROJECT`` seeing the project is enough); token routes
+    (``entity=TOKENS``) get ``g.token`` when the URL names one.
+    """
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(**kwargs):
+            principal = g.principal
+            if entity == TOKENS:
+                g.token = token_access(principal, op, kwargs.get("token_id"))
+                return view(**kwargs)
+            access = project_for(principal, kwargs["project"])
+            target = entity or kwargs["collection"]
+            if target != PROJECT:
+                if target not in catalogue().entities:
+                    raise Problem(404, "Not Found", f"No collection {target!r}.")
+                decide(principal, access.role, [(target, op)])
+            g.access = access
+            return view(**kwargs)
+
+        wrapper.requires = (op, entity)
+        return wrapper
+
+    return decorator
+
+
+def any_credential(view: Callable) -> Callable:
+    """Declare a route any valid credential may call (it answers within the credential)."""
+    view.requires = None
+    return view
+
+
+def check(principal: Principal, scope: str | None, slug: str | None) -> None:
+    """`/auth/check`: may the original request go through? The scope names the
+    entities, the original method the operation: the credential must hold the
+    scope and be allowed that operation on each of the scope's entities that
+    can take it, within its role in the project. No scope: on some entity.
+    """
+    methods = [request.headers[h].strip().upper() for h in METHOD_HEADERS if h in request.headers]
+    role = ANY_ROLE
+    if slug:
+        try:
+            role = project_for(principal, slug).role
+        except Problem:
+            # For auth_request a 404 would become a 500 at nginx: refuse with 403.
+            raise refuse("project", f"This credential has no access to project {slug!r}.") from None
+    for method in methods or ["GET"]:  # every method a proxy names must pass
+        op = METHOD_OPERATIONS.get(method)
+        if op is None:
+            raise refuse("method", f"No operation matches the method {method[:16]!r}.")
+        if scope is None:
+            decide_any(principal, role, op)
+            continue
+        held = catalogue().grants([scope])
+        bare = catalogue().grants([scope.partition(":")[0]])
+        acting = {(entity, op) for entity, _ in bare if (entity, op) in bare}
+        if not acting:
+            raise refuse("scope", f"{method} does not apply to anything {scope!r} names.")
+        decide(principal, role, held | acting)

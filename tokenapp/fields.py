@@ -1,0 +1,21 @@
+"""One table of the limits on what people and clients send, for every face.
+
+Read by the API's validation (api/tokens.py), the forms (web/token_forms.py),
+the CLI options and the OpenAPI schemas, so the four never disagree.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Bounds:
+    low: int
+    high: int
+
+
+EXPIRATION_DAYS = Bounds(1, 3650)  # a token's expiry; null/never is the other choice
+NOTE = Bounds(1, 255)  # a token's note, a key's label (characters)
+GRACE_DAYS = Bounds(0, 7)  # how long a rotated-out secret keeps working
+RATE_LIMIT = Bounds(1, 100_000)  # requests per minute; null is unlimited
+# Document members the server sets; a body may not.
+SERVER_FIELDS = ("id", "created_at", "updated_at", "created_by")
