@@ -93,5 +93,21 @@ class AppointOwnerForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
 
 
+def _days_or_blank(form, field) -> None:
+    value = (field.data or "").strip()
+    field.data = value
+    if value and not (value.isascii() and value.isdigit() and 1 <= int(value) <= 3650):
+        raise ValidationError("A whole number of days from 1 to 3650, or empty for no maximum.")
+
+
+class PolicyForm(FlaskForm):
+    max_days = StringField(
+        "Longest token lifetime (days)",
+        validators=[_days_or_blank],
+        description="Empty: no maximum. A maximum also requires every token to expire.",
+    )
+    expiry_required = BooleanField("Every token must expire")
+
+
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=ROLE_CHOICES)
