@@ -101,6 +101,7 @@ def test_a_username_collects_a_growing_delay_for_addresses_that_failed(auth, mak
         response = attempt(auth, "alice", address)
         assert response.status_code == 429, n
         wait = int(response.headers["Retry-After"])
+        assert f"Try again in {wait} second" in text(response)
         waits.append(wait)
         timed.advance(seconds=wait)
         assert attempt(auth, "alice", address).status_code == 200  # counted, and the delay grows
