@@ -1,11 +1,12 @@
 """Server-side sessions: a signed cookie alone no longer proves a live session.
 
 Signing in stores a UserSession row keyed by the SHA-256 of a random id; the
-id goes into the signed Flask session. Every page load checks the row is live
-(not ended, seen within PERMANENT_SESSION_LIFETIME), so logout ends that
-session at once on every worker and node, and a password change or a
-deactivation ends all of them (User.session_version does too, independently).
-Any login_user() call gets a row, through flask-login's signals.
+id goes into the signed Flask session. Every page load checks the row has not
+ended, so logout ends that session at once on every worker and node, and a
+password change or a deactivation ends all of them (User.session_version does
+too, independently). Any login_user() call gets a row, through flask-login's
+signals. Idle expiry stays with the cookie's signed timestamp
+(PERMANENT_SESSION_LIFETIME, checked by Flask on every request).
 """
 
 import datetime
@@ -25,7 +26,8 @@ from .models import UserSession
 SESSION_KEY = "_sid"
 # last_seen is written at most once a minute, not on every page load.
 TOUCH_EVERY = datetime.timedelta(minutes=1)
-# Ended and idle rows are kept this long (for the account's session list), then pruned.
+# A user's ended and idle rows are kept this long (for a session list), then
+# pruned when that user signs in again.
 KEEP = datetime.timedelta(days=30)
 
 
@@ -44,7 +46,9 @@ def _start(_app, user: User, **_) -> None:
     )
     session[SESSION_KEY] = token
     horizon = moment - max(KEEP, current_app.permanent_session_lifetime)
-    UserSession.delete().where(UserSession.last_seen < horizon).execute()
+    UserSession.delete().where(
+        (UserSession.user == user.id) & (UserSession.last_seen < horizon)
+    ).execute()
 
 
 @user_logged_out.connect
@@ -81,7 +85,6 @@ def live_user(user_id: int) -> User | None:
             (UserSession.digest == credentials.digest(token))
             & (UserSession.user == user_id)
             & UserSession.ended_at.is_null()
-            & (UserSession.last_seen > moment - current_app.permanent_session_lifetime)
         )
         .first()
     )
