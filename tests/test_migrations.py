@@ -27,6 +27,7 @@ TABLES = [
     models.Usage,
     models.ExpiryNotice,
     models.RateWindow,
+    models.UserSession,
 ]
 
 

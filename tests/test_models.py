@@ -15,7 +15,7 @@ from tokenapp.models import User
 def test_password_is_stored_as_a_bcrypt_hash(make_user):
     user = make_user("alice")
     stored = User.get_by_id(user.id).password_hash
-    assert stored.startswith("$2b$")
+    assert stored.startswith(accounts.HASH_MARKER + "$2b$")
     assert PASSWORD not in stored
     assert accounts.password_matches(User.get_by_id(user.id), PASSWORD)
     assert not accounts.password_matches(User.get_by_id(user.id), PASSWORD + "x")

@@ -1,6 +1,9 @@
-"""Users: passwords, sign-in throttling, the first-run setup code, flask-login."""
+"""Users: passwords, the first-run setup code, flask-login.
 
-import datetime
+Sign-in throttling is in throttle.py, server-side sessions in sessions.py.
+"""
+
+import base64
 import hashlib
 import hmac
 import re
@@ -15,10 +18,9 @@ from peewee import IntegrityError
 from . import audit
 from . import credentials
 from . import delivery
+from . import sessions
 from . import validation
-from .clock import now
 from .db import database
-from .models import LoginFailure
 from .models import Setting
 from .models import User
 
@@ -30,7 +32,17 @@ _DUMMY_HASHES: dict[int, bytes] = {}
 
 login_manager = LoginManager()
 login_manager.login_view = "web.login"
-login_manager.session_protection = "strong"
+# No binding of a session to its address or user agent: flask-login's "strong"
+# mode does nothing for permanent sessions, and made to hold it would sign out
+# people whose address changes (mobile, IPv6 privacy addresses, proxies) while
+# stopping no thief (a user agent is copied as easily as the cookie). What does
+# stop a copied cookie: it is HttpOnly (Secure over HTTPS), and the session it
+# names ends on the server at logout (sessions.py).
+login_manager.session_protection = None
+# Stored hashes of the current scheme start with this; older ones are plain bcrypt.
+HASH_MARKER = "$hmac-sha256$"
+# The pre-hash is keyed with a fixed label, not SECRET_KEY: rotating that keeps passwords.
+_PREHASH_KEY = b"tokenapp password pre-hash v2"
 
 
 class AccountError(ValueError):
@@ -57,25 +69,46 @@ def check_password_rules(password: str) -> None:
 
 def hash_password(password: str) -> str:
     rounds = current_app.config["BCRYPT_ROUNDS"]
-    return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode()
+    return HASH_MARKER + bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode()
 
 
 def password_matches(user: User | None, password: str) -> bool:
-    hashed = user.password_hash.encode() if user else _dummy_hash()
-    ok = bcrypt.checkpw(_prehash(password or ""), hashed)
-    return ok and user is not None
+    """Check password; an old-style hash that matches is upgraded on the spot."""
+    password = password or ""
+    if user is None:
+        bcrypt.checkpw(_prehash(password), _dummy_hash())
+        return False
+    stored = user.password_hash
+    if stored.startswith(HASH_MARKER):
+        return bcrypt.checkpw(_prehash(password), stored[len(HASH_MARKER) :].encode())
+    if not bcrypt.checkpw(_legacy_prehash(password), stored.encode()):
+        return False
+    # Only if unchanged meanwhile; the same password, so every session stays.
+    upgraded = hash_password(password)
+    User.update(password_hash=upgraded).where(
+        (User.id == user.id) & (User.password_hash == stored)
+    ).execute()
+    user.password_hash = upgraded
+    return True
 
 
 def _dummy_hash() -> bytes:
     rounds = current_app.config["BCRYPT_ROUNDS"]
     if rounds not in _DUMMY_HASHES:
-        _DUMMY_HASHES[rounds] = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds))
+        _DUMMY_HASHES[rounds] = bcrypt.hashpw(_prehash("not a password"), bcrypt.gensalt(rounds))
     return _DUMMY_HASHES[rounds]
 
 
 def _prehash(password: str) -> bytes:
-    # bcrypt ignores bytes past 72 (and bcrypt 5 refuses them); a SHA-256 hex of
-    # long passwords keeps every character significant with no maximum below 64.
+    # Every password, short or long, becomes 44 bytes: bcrypt's 72-byte limit
+    # never bites, and no typed password equals the bcrypt input of another one
+    # (the old scheme's hex SHA-256 of a long password was itself a password).
+    mac = hmac.new(_PREHASH_KEY, password.encode(), hashlib.sha256).digest()
+    return base64.b64encode(mac)
+
+
+def _legacy_prehash(password: str) -> bytes:
+    """The scheme before HASH_MARKER: as is up to 72 bytes, else the hex SHA-256."""
     data = password.encode()
     return data if len(data) <= 72 else credentials.digest(password).encode()
 
@@ -102,6 +135,7 @@ def set_password(user: User, password: str) -> None:
         user.password_hash = hash_password(password)
         user.session_version += 1
         user.save(only=[User.password_hash, User.session_version])
+        sessions.end_all(user)
         audit.record("user.password", user, target=user.username)
 
 
@@ -112,6 +146,7 @@ def set_active(user: User, active: bool, *, actor: User | None = None) -> None:
         user.is_active = active
         user.session_version += 1
         user.save(only=[User.is_active, User.session_version])
+        sessions.end_all(user)
         audit.record("user.activate" if active else "user.deactivate", actor, target=user.username)
 
 
@@ -151,44 +186,6 @@ def find_user(username: str) -> User | None:
         return User.get_or_none(User.username == normalise(username))
     except AccountError:
         return None
-
-
-# Throttling lives in the database so that every worker and node counts the same failures.
-def throttle_keys(username: str, address: str | None) -> list[str]:
-    return [f"user:{(username or '').strip().lower()[:64]}", f"addr:{address or '-'}"]
-
-
-def retry_after(keys: list[str]) -> int:
-    """Seconds until sign-in may be tried again for any of keys; 0 when allowed now."""
-    window = current_app.config["LOGIN_FAILURE_WINDOW"]
-    limit = current_app.config["LOGIN_FAILURE_LIMIT"]
-    since = now() - datetime.timedelta(seconds=window)
-    wait = 0
-    for key in keys:
-        times = [
-            at
-            for (at,) in LoginFailure.select(LoginFailure.at)
-            .where((LoginFailure.key == key) & (LoginFailure.at > since))
-            .order_by(LoginFailure.at.desc())
-            .limit(limit)
-            .tuples()
-        ]
-        if len(times) >= limit:
-            oldest = times[-1]
-            wait = max(wait, int((oldest - since).total_seconds()) + 1)
-    return wait
-
-
-def record_failure(keys: list[str]) -> None:
-    moment = now()
-    with database.atomic():
-        LoginFailure.insert_many([{"key": key, "at": moment} for key in keys]).execute()
-        horizon = moment - datetime.timedelta(seconds=current_app.config["LOGIN_FAILURE_WINDOW"])
-        LoginFailure.delete().where(LoginFailure.at < horizon).execute()
-
-
-def clear_failures(username: str) -> None:
-    LoginFailure.delete().where(LoginFailure.key == throttle_keys(username, None)[0]).execute()
 
 
 # The one-time setup code: printed by `serve`, its digest kept in the database
@@ -290,7 +287,7 @@ def complete_setup(code: str, username: str, password: str) -> User:
 def _load_user(session_id: str) -> User | None:
     user_id, _, version = session_id.partition(":")
     try:
-        user = User.get_or_none(User.id == int(user_id))
+        user = sessions.live_user(int(user_id))
     except ValueError:
         return None
     if user is None or not user.is_active or str(user.session_version) != version:

@@ -29,8 +29,10 @@ DEFAULTS = {
     "REDIS_URL": None,
     "BCRYPT_ROUNDS": 12,
     "PASSWORD_MIN_LENGTH": 10,
-    "LOGIN_FAILURE_LIMIT": 5,
+    "LOGIN_FAILURE_LIMIT": 5,  # per username and address (throttle.py)
     "LOGIN_FAILURE_WINDOW": 15 * 60,
+    "LOGIN_ADDRESS_FAILURE_LIMIT": 100,  # per address, across usernames
+    "LOGIN_DELAY_MAX": 15 * 60,  # ceiling of a username's growing delay (seconds)
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "DOCUMENT_MAX_BYTES": 64 * 1024,
     "SESSION_COOKIE_HTTPONLY": True,

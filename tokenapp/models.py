@@ -156,6 +156,19 @@ class LoginFailure(BaseModel):
     at = DateTimeField(default=now, index=True)
 
 
+class UserSession(BaseModel):
+    """A signed-in browser: its cookie holds the id whose SHA-256 is kept here."""
+
+    id = AutoField()
+    digest = CharField(max_length=64, unique=True)
+    user = ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    created_at = DateTimeField(default=now)
+    last_seen = DateTimeField(default=now, index=True)
+    user_agent = CharField(max_length=200, null=True)
+    address = CharField(max_length=45, null=True)
+    ended_at = DateTimeField(null=True)  # logout, password change, deactivation
+
+
 class Setting(BaseModel):
     key = CharField(max_length=64, primary_key=True)
     value = TextField()

@@ -22,6 +22,7 @@ from .. import accounts
 from .. import audit
 from .. import db
 from .. import projects
+from .. import throttle
 from ..models import ROLES
 from ..models import Project
 from ..models import User
@@ -230,7 +231,7 @@ def project_remove_member(slug, username):
     say(f"Removed {username} from {slug}.")
 
 
-user_group = AppGroup("user", help="Activate and deactivate users.")
+user_group = AppGroup("user", help="Activate, deactivate and unlock users.")
 
 
 @user_group.command("deactivate")
@@ -255,6 +256,19 @@ def user_activate(username):
     with database():
         accounts.set_active(_user(username), True)
     say(f"Activated {username}.")
+
+
+@user_group.command("unlock")
+@click.argument("username")
+def user_unlock(username):
+    """Clear the failed sign-ins counted against a user, from every address.
+
+    Example: tokenapp user unlock alice
+    """
+    with database():
+        user = _user(username)
+        cleared = throttle.unlock(user)
+    say(f"Unlocked {user.username} ({cleared} failed sign-in(s) cleared).")
 
 
 from .credentials import key_group  # noqa: E402  (needs database() above)

@@ -10,10 +10,13 @@ from flask_login import current_user
 from flask_login import login_required
 
 from .. import accounts
+from .. import throttle
 from . import bp
 from .forms import PasswordForm
 from .forms import WebhookForm
+from .session import attempts_left
 from .session import sign_in
+from .session import throttled
 
 
 def _page(password_form=None, webhook_form=None, status=200):
@@ -44,14 +47,15 @@ def change_password():
     if not form.validate_on_submit():
         return _page(password_form=form, status=400)
     # The current password is a password guess like a sign-in: same throttle.
-    keys = accounts.throttle_keys(user.username, request.remote_addr)
-    wait = accounts.retry_after(keys)
+    attempt = throttle.attempt(user.username, request.remote_addr)
+    wait = throttle.retry_after(attempt)
     if wait:
-        page = render_template("throttled.html", retry_after=wait)
-        return page, 429, {"Retry-After": str(wait)}
+        return throttled(wait)
     if not accounts.password_matches(user, form.current.data):
-        accounts.record_failure(keys)
+        left = throttle.record_failure(attempt)
         form.current.errors.append("That is not your current password.")
+        if warning := attempts_left(left):
+            form.current.errors.append(warning)
         return _page(password_form=form, status=400)
     try:
         accounts.set_password(user, form.password.data)

@@ -1,4 +1,4 @@
-"""Admin: list and create users, deactivate/reactivate, grant/revoke admin."""
+"""Admin: list and create users, deactivate/reactivate, grant/revoke admin, unlock sign-in."""
 
 from functools import wraps
 
@@ -12,6 +12,7 @@ from flask_login import current_user
 from flask_login import login_required
 
 from .. import accounts
+from .. import throttle
 from ..models import User
 from . import bp
 from .forms import ActionForm
@@ -37,6 +38,7 @@ def _page(form=None, status=200):
             users=users,
             form=form or CreateUserForm(formdata=None),
             action=ActionForm(formdata=None),
+            failures=throttle.failures_by_username(),
             min_length=current_app.config["PASSWORD_MIN_LENGTH"],
         ),
         status,
@@ -112,4 +114,15 @@ def set_user_admin(user_id: int):
                 f"{user.username} is {'now' if admin else 'no longer'} an administrator.",
                 "success",
             )
+    return redirect(url_for("web.admin_users"))
+
+
+@bp.post("/admin/users/<int:user_id>/unlock")
+@admin_required
+def unlock_user(user_id: int):
+    user = _target(user_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    throttle.unlock(user, actor=current_user._get_current_object())
+    flash(f"Cleared the failed sign-ins of {user.username}.", "success")
     return redirect(url_for("web.admin_users"))

@@ -1,7 +1,11 @@
-"""Log in and out: throttled, no user enumeration, a fresh session on sign-in."""
+"""Log in and out: throttled, no user enumeration, a fresh session on sign-in.
+
+Logout ends the session on the server too (tokenapp/sessions.py).
+"""
 
 from urllib.parse import urlsplit
 
+from flask import current_app
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -13,6 +17,8 @@ from flask_login import logout_user
 
 from .. import accounts
 from .. import audit
+from .. import sessions
+from .. import throttle
 from . import bp
 from .forms import LoginForm
 
@@ -33,6 +39,7 @@ def safe_next(target: str | None) -> str | None:
 
 def sign_in(user) -> None:
     """Start a new session for user (a new session defeats session fixation)."""
+    sessions.end_current()
     session.clear()
     login_user(user)
     session.permanent = True
@@ -45,19 +52,18 @@ def login():
         return redirect(next_url or url_for("web.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        keys = accounts.throttle_keys(form.username.data, request.remote_addr)
-        wait = accounts.retry_after(keys)
+        attempt = throttle.attempt(form.username.data, request.remote_addr)
+        wait = throttle.retry_after(attempt)
         if wait:
-            page = render_template("throttled.html", retry_after=wait)
-            return page, 429, {"Retry-After": str(wait)}
+            return throttled(wait)
         user = accounts.find_user(form.username.data)
         matched = accounts.password_matches(user, form.password.data)
         if matched and user.is_active:
-            accounts.clear_failures(user.username)
+            throttle.forget(attempt)
             sign_in(user)
             audit.record("login.success", user)
             return redirect(next_url or url_for("web.index"))
-        accounts.record_failure(keys)
+        left = throttle.record_failure(attempt)
         audit.record(
             "login.failure",
             user,
@@ -65,7 +71,27 @@ def login():
             detail={"reason": "inactive" if matched else "credentials"},
         )
         form.form_errors.append(BAD_LOGIN)
+        if warning := attempts_left(left):
+            form.form_errors.append(warning)
     return render_template("login.html", form=form, next=next_url)
+
+
+def throttled(wait: int):
+    page = render_template("throttled.html", retry_after=wait)
+    return page, 429, {"Retry-After": str(wait)}
+
+
+def attempts_left(left: int) -> str | None:
+    """The warning before this username is paused from this address (the same for any name)."""
+    if left == 0:
+        minutes = -(-current_app.config["LOGIN_FAILURE_WINDOW"] // 60)
+        return (
+            "No attempts left: sign-in with this username from your address is paused "
+            f"for up to {minutes} minutes."
+        )
+    if left <= 2:
+        return f"{left} attempt{'s' if left > 1 else ''} left before sign-in is paused."
+    return None
 
 
 @bp.post("/logout")
