@@ -21,6 +21,7 @@ from .. import accounts
 from .. import audit
 from .. import db
 from .. import projects
+from .. import setup_code
 from ..models import Project
 from ..models import User
 
@@ -128,9 +129,9 @@ def serve_command(bind, workers, threads, certfile, keyfile):
         raise click.UsageError("--certfile and --keyfile go together.")
     with database(needs_schema=False):
         db.migrate()
-        needs_setup = accounts.setup_needed()
+        needs_setup = setup_code.setup_needed()
         # Another node (or an earlier start) may have printed a code: reuse it.
-        code = accounts.current_setup_code() if needs_setup else None
+        code = setup_code.current_setup_code() if needs_setup else None
     scheme = "https" if certfile else "http"
     host = bind.rsplit(":", 1)[0].strip("[]")
     port = bind.rsplit(":", 1)[-1]
@@ -157,9 +158,9 @@ def setup_code_command():
     Example: tokenapp setup-code
     """
     with database():
-        if not accounts.setup_needed():
+        if not setup_code.setup_needed():
             raise click.ClickException("Setup is done: a user exists.")
-        click.echo(accounts.new_setup_code())
+        click.echo(setup_code.new_setup_code())
 
 
 @click.command("create-user")

@@ -67,6 +67,14 @@ class WebhookForm(FlaskForm):
     webhook_url = StringField("Expiry-warning webhook URL", validators=[_webhook_url])
 
 
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField("Temporary password", validators=[DataRequired()])
+    confirm = PasswordField(
+        "Confirm the temporary password",
+        validators=[DataRequired(), EqualTo("password", "The passwords do not match.")],
+    )
+
+
 class CreateUserForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
     password = PasswordField("Password", validators=[DataRequired()])
