@@ -6,6 +6,8 @@ problem into one 422 (DESIGN §6).
 """
 
 import ipaddress
+import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +15,7 @@ from urllib.parse import urlsplit
 
 from flask import request
 
+from . import fields
 from .errors import Problem
 from .errors import invalid
 from .scopes import Catalogue
@@ -30,6 +33,80 @@ _NETLOC = re.compile(
     r"(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<name>[^:\[\]]+))(?::(?P<port>[0-9]{1,5}))?"
 )
 
+# Nesting of any JSON body: far below anything that recurses (json, peewee, _merge).
+MAX_JSON_DEPTH = 64
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+class _NonFinite(Exception):
+    """NaN, Infinity or a number too large for a float: not JSON (RFC 8259 §6)."""
+
+
+def _refuse_constant(name: str):
+    raise _NonFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(text)
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply value nests, walked without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _closed(raw: bytes) -> bool:
+    """Every bracket outside strings is closed (counted, not matched: C speed, no recursion)."""
+    bare = _STRINGS.sub(b"", raw)
+    return bare.count(b"[") == bare.count(b"]") and bare.count(b"{") == bare.count(b"}")
+
+
+def _unacceptable(detail: str) -> Problem:
+    """422 for well-formed JSON that no field can hold."""
+    return Problem(
+        422,
+        "Invalid request body",
+        detail,
+        kind="validation",
+        errors=[{"field": "", "message": detail}],
+    )
+
+
+def _too_deep() -> Problem:
+    return _unacceptable(f"The body is nested too deep: at most {MAX_JSON_DEPTH} levels.")
+
+
+def _parse(raw: bytes) -> Any:
+    """Parse a request body: finite numbers only, nesting bounded by MAX_JSON_DEPTH."""
+    # Only brackets can nest; a body with few of them needs no depth walk.
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH:
+        try:
+            data = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+        except RecursionError:
+            # Deeper than the parser itself can go: too deep if it is JSON at all;
+            # unclosed brackets (b"[" * 40000) are malformed.
+            if _closed(raw):
+                raise _too_deep() from None
+            raise ValueError("unbalanced brackets") from None
+        if _depth(data) > MAX_JSON_DEPTH:
+            raise _too_deep()
+        return data
+    return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+
 
 def json_body() -> Any:
     if not request.is_json:
@@ -39,15 +116,15 @@ def json_body() -> Any:
             "Send the body as JSON with 'Content-Type: application/json'.",
         )
     try:
-        data = request.get_json(silent=True)
-    except RecursionError:
-        # Nesting deep enough to exhaust the parser (b"[" * 40000) is malformed, not a 500.
-        data = None
-    if data is None and request.get_data(cache=True) != b"null":
+        return _parse(request.get_data(cache=True))
+    except _NonFinite as exc:
+        raise _unacceptable(
+            f"{str(exc)[:20]} is not a finite number: NaN and Infinity are not JSON."
+        ) from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, int() digit limit
         raise Problem(
             400, "Malformed JSON", "The request body is not valid JSON.", kind="malformed-json"
-        )
-    return data
+        ) from None
 
 
 def json_object() -> dict:
@@ -122,6 +199,9 @@ def scope_list(catalogue: Catalogue) -> Checker:
     def check(value):
         if not isinstance(value, list) or not value:
             raise ValueError("Must be a non-empty list of scopes.")
+        most = len(catalogue.scope_strings)
+        if len(value) > most:
+            raise ValueError(f"Must list at most {most} scopes (the catalogue's size).")
         for item in value:
             try:
                 catalogue.validate(item)
@@ -139,6 +219,9 @@ def cidr_list(value):
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError("Must be null or a list of CIDR strings.")
+    most = fields.IP_ALLOWLIST.high
+    if len(value) > most:
+        raise ValueError(f"Must list at most {most} networks, not {len(value)}.")
     clean = []
     for item in value:
         try:
@@ -148,10 +231,15 @@ def cidr_list(value):
     return clean or None
 
 
-def json_document(max_bytes: int) -> dict:
-    """A document body: any JSON object within max_bytes."""
+def within(max_bytes: int) -> None:
+    """413 for a body over max_bytes (a document, a flow run's input)."""
     if len(request.get_data(cache=True)) > max_bytes:
         raise Problem(413, "Document too large", f"Documents are at most {max_bytes} bytes.")
+
+
+def json_document(max_bytes: int) -> dict:
+    """A document body: any JSON object within max_bytes."""
+    within(max_bytes)
     return json_object()
 
 

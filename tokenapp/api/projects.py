@@ -23,6 +23,7 @@ from ..db import Prepared
 from ..errors import Problem
 from ..errors import invalid
 from ..fields import SERVER_FIELDS
+from ..fields import USERNAME
 from ..models import ROLES
 from ..models import Document
 from ..models import Project
@@ -32,6 +33,7 @@ from ..validation import json_document
 from ..validation import one_of
 from ..validation import read_body
 from ..validation import text
+from ..validation import within
 from . import bp
 from .serializers import document
 from .serializers import member
@@ -86,7 +88,9 @@ def get_member(project: str, username: str):
 @bp.post("/projects/<project>/users")
 @require("create", entity="users")
 def add_member(project: str):
-    body = read_body({"username": text(1, 64), "role": ROLE}, required=("username", "role"))
+    body = read_body(
+        {"username": text(USERNAME.low, USERNAME.high), "role": ROLE}, required=("username", "role")
+    )
     user = find_user(body["username"])
     if user is None:
         raise Problem(404, "Not Found", f"No user {body['username']!r}.")
@@ -197,6 +201,7 @@ def _record_run(flow_id: str, trigger: str):
         raise Problem(
             409, "Not a webhook flow", 'Only flows with "trigger": "webhook" can be triggered.'
         )
+    within(current_app.config["DOCUMENT_MAX_BYTES"])  # the input is stored like a document
     payload = json_body() if request.get_data(cache=True) else None
     run = Document.create(
         project=g.access.project,
