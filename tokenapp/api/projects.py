@@ -28,9 +28,11 @@ from ..models import ROLES
 from ..models import Document
 from ..models import Project
 from ..models import User
+from ..validation import BadQuery
 from ..validation import json_body
 from ..validation import json_document
 from ..validation import one_of
+from ..validation import query_int
 from ..validation import read_body
 from ..validation import text
 from ..validation import within
@@ -311,16 +313,10 @@ def _actor() -> User:
 
 
 def _query_int(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    # int() refuses thousands of digits with a ValueError; no valid value is that long.
-    if raw is not None and len(raw) > len(str(high)):
-        raise invalid([{"field": name, "message": f"Must be a whole number from {low} to {high}."}])
-    if raw is None:
-        return default
-    # ASCII digits only ("²".isdigit() is true), and few enough for int() to be cheap.
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
-        raise invalid([{"field": name, "message": f"Must be a whole number from {low} to {high}."}])
-    return int(raw)
+    try:
+        return query_int(name, default, low, high)
+    except BadQuery as exc:
+        raise exc.problem() from None
 
 
 def _conflict_or_invalid(exc: projects.ProjectError, field: str) -> Problem:
