@@ -31,6 +31,12 @@ PARAMS = (
     "scope",
     "limit",
     "cursor",
+    "user",
+    "kind",
+    "state",
+    "expiring_within",
+    "unused_for",
+    "sort",
     "unknown",
 )
 NASTY = (
@@ -68,7 +74,7 @@ VALUES = st.one_of(
 
 
 @pytest.fixture
-def world(app, ctx, make_user, make_project, make_token, client, auth):
+def world(app, ctx, make_user, make_project, make_token, make_key, client, auth):
     """An admin who owns a project with a document, a PAT holding every scope, a session."""
     user = make_user("olive", admin=True)
     project = make_project("billing", owner=user)
@@ -85,12 +91,15 @@ def world(app, ctx, make_user, make_project, make_token, client, auth):
         "doc_id": doc["id"],
         "token_id": str(credential.id),
         "username": "olive",
+        "key_id": str(make_key(project, user, "export")[0].id),
+        "fmt": "csv",
     }
     paths = []
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or rule.endpoint == "static":
             continue
         paths.append(rule.build(values, append_unknown=False)[1])
+    paths.append("/admin/credentials/export.jsonl")
     return sorted(paths), secret
 
 

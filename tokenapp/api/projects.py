@@ -28,11 +28,11 @@ from ..models import ROLES
 from ..models import Document
 from ..models import Project
 from ..models import User
-from ..validation import BadQuery
+from ..query import BadQuery
+from ..query import query_int
 from ..validation import json_body
 from ..validation import json_document
 from ..validation import one_of
-from ..validation import query_int
 from ..validation import read_body
 from ..validation import text
 from ..validation import within

@@ -14,10 +14,10 @@ from flask_login import login_required
 
 from .. import audit
 from ..models import Project
-from ..validation import BadQuery
-from ..validation import query_day
-from ..validation import query_int
-from ..validation import query_text
+from ..query import on_page
+from ..query import query_day
+from ..query import query_int
+from ..query import query_text
 from . import bp
 from .projects import membership_or_404
 
@@ -56,11 +56,11 @@ def project_audit_log(slug: str):
 
 def _page(project: Project | None):
     errors = []
-    filters = {name: _read(query_text, name, "", errors) for name in TEXT_FILTERS}
+    filters = {name: on_page(errors, LABELS[name], query_text, name) or "" for name in TEXT_FILTERS}
     if project is not None:
         filters["project"] = project.slug
-    since = _read(query_day, "since", None, errors)
-    until = _read(query_day, "until", None, errors)
+    since = on_page(errors, LABELS["since"], query_day, "since")
+    until = on_page(errors, LABELS["until"], query_day, "until")
     for name, day in (("since", since), ("until", until)):
         # A day refused stays in its box, to be corrected.
         filters[name] = str(day) if day else request.args.get(name, "").strip()[:100]
@@ -97,15 +97,6 @@ def _page(project: Project | None):
 
 def _page_url(page: int, filters: dict) -> str:
     return url_for(request.endpoint, **request.view_args, **filters, page=page)
-
-
-def _read(read, name: str, empty, errors: list[str]):
-    """A filter's value, or `empty` with its problem added to errors (the page says 400)."""
-    try:
-        return read(name)
-    except BadQuery as exc:
-        errors.append(f"{LABELS[name]}: {exc}")
-        return empty
 
 
 def _start(day: datetime.date | None) -> datetime.datetime | None:
