@@ -37,6 +37,7 @@ PARAMS = (
     "expiring_within",
     "unused_for",
     "sort",
+    "q",
     "unknown",
 )
 NASTY = (

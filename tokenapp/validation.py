@@ -6,8 +6,6 @@ problem into one 422 (DESIGN §6).
 """
 
 import ipaddress
-import json
-import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +16,10 @@ from flask import request
 from . import fields
 from .errors import Problem
 from .errors import invalid
+from .json_limits import MAX_JSON_DEPTH  # noqa: F401  (re-exported)
+from .json_limits import NonFinite
+from .json_limits import parse
+from .json_limits import unacceptable
 from .scopes import Catalogue
 from .scopes import InvalidScope
 
@@ -33,80 +35,6 @@ _NETLOC = re.compile(
     r"(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<name>[^:\[\]]+))(?::(?P<port>[0-9]{1,5}))?"
 )
 
-# Nesting of any JSON body: far below anything that recurses (json, peewee, _merge).
-MAX_JSON_DEPTH = 64
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
-
-
-class _NonFinite(Exception):
-    """NaN, Infinity or a number too large for a float: not JSON (RFC 8259 §6)."""
-
-
-def _refuse_constant(name: str):
-    raise _NonFinite(name)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _NonFinite(text)
-    return value
-
-
-def _depth(value: Any) -> int:
-    """How deeply value nests, walked without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            item = item.values()
-        elif not isinstance(item, list):
-            continue
-        deepest = max(deepest, depth)
-        if depth > MAX_JSON_DEPTH:
-            break
-        stack.extend((child, depth + 1) for child in item)
-    return deepest
-
-
-def _closed(raw: bytes) -> bool:
-    """Every bracket outside strings is closed (counted, not matched: C speed, no recursion)."""
-    bare = _STRINGS.sub(b"", raw)
-    return bare.count(b"[") == bare.count(b"]") and bare.count(b"{") == bare.count(b"}")
-
-
-def _unacceptable(detail: str) -> Problem:
-    """422 for well-formed JSON that no field can hold."""
-    return Problem(
-        422,
-        "Invalid request body",
-        detail,
-        kind="validation",
-        errors=[{"field": "", "message": detail}],
-    )
-
-
-def _too_deep() -> Problem:
-    return _unacceptable(f"The body is nested too deep: at most {MAX_JSON_DEPTH} levels.")
-
-
-def _parse(raw: bytes) -> Any:
-    """Parse a request body: finite numbers only, nesting bounded by MAX_JSON_DEPTH."""
-    # Only brackets can nest; a body with few of them needs no depth walk.
-    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH:
-        try:
-            data = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
-        except RecursionError:
-            # Deeper than the parser itself can go: too deep if it is JSON at all;
-            # unclosed brackets (b"[" * 40000) are malformed.
-            if _closed(raw):
-                raise _too_deep() from None
-            raise ValueError("unbalanced brackets") from None
-        if _depth(data) > MAX_JSON_DEPTH:
-            raise _too_deep()
-        return data
-    return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
-
 
 def json_body() -> Any:
     if not request.is_json:
@@ -116,9 +44,9 @@ def json_body() -> Any:
             "Send the body as JSON with 'Content-Type: application/json'.",
         )
     try:
-        return _parse(request.get_data(cache=True))
-    except _NonFinite as exc:
-        raise _unacceptable(
+        return parse(request.get_data(cache=True))
+    except NonFinite as exc:
+        raise unacceptable(
             f"{str(exc)[:20]} is not a finite number: NaN and Infinity are not JSON."
         ) from None
     except ValueError:  # JSONDecodeError, UnicodeDecodeError, int() digit limit
