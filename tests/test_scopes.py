@@ -159,3 +159,16 @@ def test_app_refuses_to_start_with_a_broken_catalogue(tmp_path, monkeypatch):
         create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
     assert str(path) in str(info.value)
     assert "TOKENAPP_SCOPES_FILE" in str(info.value)
+
+
+@pytest.mark.parametrize("held", ["gone", "dashboard:gone", "dashboard:", 3, ""])
+def test_a_held_scope_the_catalogue_does_not_know_grants_nothing(catalogue, held):
+    # Held scopes (a token made under an earlier catalogue) are read, never refused.
+    assert catalogue.grants([held]) == frozenset()
+    assert catalogue.grants([held, "embed:view"]) == catalogue.grants(["embed:view"])
+    assert not catalogue.allows([held], "embeds", "read")
+    assert catalogue.covers(["embed:view"], [held])
+    assert not catalogue.known(held)
+    # Asked for, it is still refused by name.
+    with pytest.raises(scopes.InvalidScope):
+        catalogue.validate(held)

@@ -17,5 +17,9 @@ EXPIRATION_DAYS = Bounds(1, 3650)  # a token's expiry; null/never is the other c
 NOTE = Bounds(1, 255)  # a token's note, a key's label (characters)
 GRACE_DAYS = Bounds(0, 7)  # how long a rotated-out secret keeps working
 RATE_LIMIT = Bounds(1, 100_000)  # requests per minute; null is unlimited
+IP_ALLOWLIST = Bounds(0, 100)  # networks per credential; each is kept in a per-worker cache
+USERNAME = Bounds(1, 64)
+# Scopes in a list: at most the catalogue's size (scope_list). A document, and a flow
+# run's input, at most DOCUMENT_MAX_BYTES; JSON nesting at most json_limits.MAX_JSON_DEPTH.
 # Document members the server sets; a body may not.
 SERVER_FIELDS = ("id", "created_at", "updated_at", "created_by")

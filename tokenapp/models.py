@@ -29,7 +29,11 @@ def expires_soon(expires_at: datetime.datetime | None) -> bool:
 
 class JSONField(TextField):
     def db_value(self, value):
-        return None if value is None else json.dumps(value, separators=(",", ":"))
+        # allow_nan=False: NaN/Infinity would be stored as text no JSON parser reads back.
+        # Depth needs no guard here: request bodies are bounded (validation.MAX_JSON_DEPTH).
+        if value is None:
+            return None
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
     def python_value(self, value):
         return None if value is None else json.loads(value)

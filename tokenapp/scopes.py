@@ -64,9 +64,21 @@ class Catalogue:
             )
         return name, ext
 
+    def known(self, scope: str) -> bool:
+        try:
+            self.validate(scope)
+        except InvalidScope:
+            return False
+        return True
+
     def grants(self, scopes: Iterable[str] | None) -> frozenset[Grant]:
-        """Every (entity, operation) the scopes allow; None means every scope."""
-        key = None if scopes is None else tuple(sorted(scopes))
+        """Every (entity, operation) the scopes allow; None means every scope.
+
+        These are scopes a credential holds: one the catalogue no longer knows
+        (it was replaced) grants nothing. Scopes a client asks for are checked
+        with validate() first, which refuses unknown ones.
+        """
+        key = None if scopes is None else tuple(sorted(scopes, key=str))
         cached = self._grants.get(key)
         if cached is None:
             cached = self._grants[key] = self._compute(key)
@@ -82,6 +94,8 @@ class Catalogue:
             )
         grants = set()
         for scope in scopes:
+            if not self.known(scope):
+                continue
             name, ext = self.validate(scope)
             allowed = self.extensions[ext]
             for entity, ops in self.scopes[name].entities.items():

@@ -13,8 +13,13 @@ from urllib.parse import urlsplit
 
 from flask import request
 
+from . import fields
 from .errors import Problem
 from .errors import invalid
+from .json_limits import MAX_JSON_DEPTH  # noqa: F401  (re-exported)
+from .json_limits import NonFinite
+from .json_limits import parse
+from .json_limits import unacceptable
 from .scopes import Catalogue
 from .scopes import InvalidScope
 
@@ -39,15 +44,15 @@ def json_body() -> Any:
             "Send the body as JSON with 'Content-Type: application/json'.",
         )
     try:
-        data = request.get_json(silent=True)
-    except RecursionError:
-        # Nesting deep enough to exhaust the parser (b"[" * 40000) is malformed, not a 500.
-        data = None
-    if data is None and request.get_data(cache=True) != b"null":
+        return parse(request.get_data(cache=True))
+    except NonFinite as exc:
+        raise unacceptable(
+            f"{str(exc)[:20]} is not a finite number: NaN and Infinity are not JSON."
+        ) from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, int() digit limit
         raise Problem(
             400, "Malformed JSON", "The request body is not valid JSON.", kind="malformed-json"
-        )
-    return data
+        ) from None
 
 
 def json_object() -> dict:
@@ -122,6 +127,9 @@ def scope_list(catalogue: Catalogue) -> Checker:
     def check(value):
         if not isinstance(value, list) or not value:
             raise ValueError("Must be a non-empty list of scopes.")
+        most = len(catalogue.scope_strings)
+        if len(value) > most:
+            raise ValueError(f"Must list at most {most} scopes (the catalogue's size).")
         for item in value:
             try:
                 catalogue.validate(item)
@@ -139,6 +147,9 @@ def cidr_list(value):
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError("Must be null or a list of CIDR strings.")
+    most = fields.IP_ALLOWLIST.high
+    if len(value) > most:
+        raise ValueError(f"Must list at most {most} networks, not {len(value)}.")
     clean = []
     for item in value:
         try:
@@ -148,10 +159,15 @@ def cidr_list(value):
     return clean or None
 
 
-def json_document(max_bytes: int) -> dict:
-    """A document body: any JSON object within max_bytes."""
+def within(max_bytes: int) -> None:
+    """413 for a body over max_bytes (a document, a flow run's input)."""
     if len(request.get_data(cache=True)) > max_bytes:
         raise Problem(413, "Document too large", f"Documents are at most {max_bytes} bytes.")
+
+
+def json_document(max_bytes: int) -> dict:
+    """A document body: any JSON object within max_bytes."""
+    within(max_bytes)
     return json_object()
 
 

@@ -5,6 +5,7 @@ built per request from the loaded catalogue, so the spec never drifts from it.
 """
 
 from ..access import REFUSALS
+from ..fields import IP_ALLOWLIST
 from ..fields import NOTE
 from ..fields import SERVER_FIELDS
 from ..models import ROLES
@@ -29,6 +30,7 @@ def nullable_int(low: int, high: int) -> dict:
 TIME = {"type": ["string", "null"], "format": "date-time"}
 CIDR_LIST = {
     "type": ["array", "null"],
+    "maxItems": IP_ALLOWLIST.high,
     "items": {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
     "description": "IP networks allowed to use the token (CIDR such as 10.0.0.0/8 also accepted).",
 }
@@ -38,6 +40,7 @@ def schemas(catalogue: Catalogue, expiration: dict, grace: dict, rate_limit: dic
     scopes = {
         "type": "array",
         "minItems": 1,
+        "maxItems": len(catalogue.scope_strings),
         "items": {"type": "string", "enum": catalogue.scope_strings},
         "description": "Scope strings from the catalogue.",
     }

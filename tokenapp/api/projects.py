@@ -23,15 +23,19 @@ from ..db import Prepared
 from ..errors import Problem
 from ..errors import invalid
 from ..fields import SERVER_FIELDS
+from ..fields import USERNAME
 from ..models import ROLES
 from ..models import Document
 from ..models import Project
 from ..models import User
+from ..query import BadQuery
+from ..query import query_int
 from ..validation import json_body
 from ..validation import json_document
 from ..validation import one_of
 from ..validation import read_body
 from ..validation import text
+from ..validation import within
 from . import bp
 from .serializers import document
 from .serializers import member
@@ -86,7 +90,9 @@ def get_member(project: str, username: str):
 @bp.post("/projects/<project>/users")
 @require("create", entity="users")
 def add_member(project: str):
-    body = read_body({"username": text(1, 64), "role": ROLE}, required=("username", "role"))
+    body = read_body(
+        {"username": text(USERNAME.low, USERNAME.high), "role": ROLE}, required=("username", "role")
+    )
     user = find_user(body["username"])
     if user is None:
         raise Problem(404, "Not Found", f"No user {body['username']!r}.")
@@ -197,6 +203,7 @@ def _record_run(flow_id: str, trigger: str):
         raise Problem(
             409, "Not a webhook flow", 'Only flows with "trigger": "webhook" can be triggered.'
         )
+    within(current_app.config["DOCUMENT_MAX_BYTES"])  # the input is stored like a document
     payload = json_body() if request.get_data(cache=True) else None
     run = Document.create(
         project=g.access.project,
@@ -306,16 +313,10 @@ def _actor() -> User:
 
 
 def _query_int(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    # int() refuses thousands of digits with a ValueError; no valid value is that long.
-    if raw is not None and len(raw) > len(str(high)):
-        raise invalid([{"field": name, "message": f"Must be a whole number from {low} to {high}."}])
-    if raw is None:
-        return default
-    # ASCII digits only ("²".isdigit() is true), and few enough for int() to be cheap.
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
-        raise invalid([{"field": name, "message": f"Must be a whole number from {low} to {high}."}])
-    return int(raw)
+    try:
+        return query_int(name, default, low, high)
+    except BadQuery as exc:
+        raise exc.problem() from None
 
 
 def _conflict_or_invalid(exc: projects.ProjectError, field: str) -> Problem:

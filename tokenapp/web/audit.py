@@ -14,11 +14,23 @@ from flask_login import login_required
 
 from .. import audit
 from ..models import Project
+from ..query import on_page
+from ..query import query_day
+from ..query import query_int
+from ..query import query_text
 from . import bp
 from .projects import membership_or_404
 
 PER_PAGE = 50
-FILTERS = ("action", "actor", "project", "since", "until")
+MAX_PAGE = 100_000  # 5 million events back; further back is `tokenapp audit export`
+TEXT_FILTERS = ("action", "actor", "project")
+LABELS = {
+    "action": "Action",
+    "actor": "Actor",
+    "project": "Project",
+    "since": "From",
+    "until": "To",
+}
 
 
 @bp.get("/audit")
@@ -43,20 +55,23 @@ def project_audit_log(slug: str):
 
 
 def _page(project: Project | None):
-    filters = {name: request.args.get(name, "").strip() for name in FILTERS}
+    errors = []
+    filters = {name: on_page(errors, LABELS[name], query_text, name) or "" for name in TEXT_FILTERS}
     if project is not None:
         filters["project"] = project.slug
-    errors = []
-    since = _day(filters["since"], "From", errors)
-    until = _day(filters["until"], "To", errors)
-    page = request.args.get("page", "1")
-    page = int(page) if page.isdigit() and int(page) > 0 else 1
+    since = on_page(errors, LABELS["since"], query_day, "since")
+    until = on_page(errors, LABELS["until"], query_day, "until")
+    for name, day in (("since", since), ("until", until)):
+        # A day refused stays in its box, to be corrected.
+        filters[name] = str(day) if day else request.args.get(name, "").strip()[:100]
+    # An unreadable page number is the first page; one past any real page, the last we serve.
+    page = query_int("page", 1, 1, MAX_PAGE, clamp=True)
     query = audit.search(
         action=filters["action"] or None,
         actor=filters["actor"] or None,
         project=filters["project"] or None,
-        since=since,
-        until=until + datetime.timedelta(days=1) if until else None,
+        since=_start(since),
+        until=_start(until + datetime.timedelta(days=1)) if until else None,
     )
     rows = list(query.offset((page - 1) * PER_PAGE).limit(PER_PAGE + 1))
     shown = {name: value for name, value in filters.items() if value}
@@ -84,11 +99,5 @@ def _page_url(page: int, filters: dict) -> str:
     return url_for(request.endpoint, **request.view_args, **filters, page=page)
 
 
-def _day(value: str, label: str, errors: list[str]) -> datetime.datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.datetime.strptime(value, "%Y-%m-%d")
-    except ValueError:
-        errors.append(f"{label}: enter a date as YYYY-MM-DD.")
-        return None
+def _start(day: datetime.date | None) -> datetime.datetime | None:
+    return None if day is None else datetime.datetime.combine(day, datetime.time())

@@ -29,6 +29,9 @@ from ..models import Credential
 from ..models import Membership
 from ..models import Project
 from ..models import User
+from ..query import on_page
+from ..query import query_choice
+from ..query import query_int
 from . import bp
 from .admin import admin_required
 from .forms import ActionForm
@@ -40,21 +43,11 @@ MAX_PAGE = 100_000
 
 
 def _days(name: str, label: str, errors: list[str]) -> int | None:
-    value = request.args.get(name, "").strip()
-    if not value:
-        return None
-    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= inventory.MAX_DAYS:
-        errors.append(f"{label}: enter a whole number of days from 1 to {inventory.MAX_DAYS}.")
-        return None
-    return int(value)
+    return on_page(errors, label, query_int, name, None, 1, inventory.MAX_DAYS)
 
 
 def _choice(name: str, allowed, label: str, errors: list[str]) -> str:
-    value = request.args.get(name, "").strip()
-    if value and value not in allowed:
-        errors.append(f"{label}: choose one of {', '.join(allowed)}.")
-        return ""
-    return value
+    return on_page(errors, label, query_choice, name, allowed) or ""
 
 
 def _filters() -> tuple[inventory.Filters, list[str]]:
@@ -86,8 +79,7 @@ def _shown(filters: inventory.Filters) -> dict:
 
 
 def _page_number() -> int:
-    value = request.args.get("page", "1")
-    return min(int(value), MAX_PAGE) if value.isascii() and value.isdigit() and value != "0" else 1
+    return query_int("page", 1, 1, MAX_PAGE, clamp=True)
 
 
 @bp.get("/admin/credentials")

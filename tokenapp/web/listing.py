@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from flask import request
 from flask import url_for
 
+from ..query import query_int
+
 MAX_PAGE = 100_000
 QUERY_MAX = 100
 
@@ -24,11 +26,10 @@ class Listing:
     def from_request(cls, sorts: dict, per_page: int = 25) -> "Listing":
         q = request.args.get("q", "").strip()[:QUERY_MAX]
         sort = request.args.get("sort", "")
-        page = request.args.get("page", "1")
         return cls(
             q=q,
             sort=sort if sort in sorts else next(iter(sorts)),
-            page=min(int(page), MAX_PAGE) if page.isascii() and page.isdigit() and int(page) else 1,
+            page=query_int("page", 1, 1, MAX_PAGE, clamp=True),
             per_page=per_page,
         )
 

@@ -219,6 +219,8 @@ class ScopePicker:
         """Form data for existing scopes; of two levels of one scope, the broader wins."""
         data = {}
         for scope in scopes or []:
+            if not self.catalogue.known(scope):
+                continue  # grants nothing; the page lists it, and saving drops it
             name, ext = self.catalogue.validate(scope)
             field = f"scope_{name}"
             if not self._is_level(ext):

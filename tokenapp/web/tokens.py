@@ -44,6 +44,13 @@ def _live_token(token_id: str) -> Credential:
     return credential
 
 
+@bp.app_template_global()
+@bp.app_template_test()
+def scope_known(scope: str) -> bool:
+    """False for a scope the (replaced) catalogue no longer knows: it grants nothing."""
+    return catalogue().known(scope)
+
+
 def _badge(credential: Credential) -> str:
     state = credential.state
     if state == "active" and expires_soon(credential.expires_at):
