@@ -161,6 +161,29 @@ def counter_transaction() -> Iterator[None]:
             yield
 
 
+def locked(model: type[Model], key) -> Model | None:
+    """Row `key` of `model`, read afresh and held until the transaction ends.
+
+    Every read-check-write (one live secret per credential, a project's last
+    owner) starts with it, so that two of them on one row run one after the
+    other and the second checks what the first committed. PostgreSQL locks
+    the row (SELECT ... FOR UPDATE); SQLite's transactions begin IMMEDIATE,
+    so the database's write lock is already held.
+    """
+    rows = lock(model.select().where(model._meta.primary_key == key))
+    return rows[0] if rows else None
+
+
+def lock(query: Query) -> list:
+    """The rows of `query`, held until the transaction ends (see `locked`)."""
+    if not database.in_transaction():
+        raise RuntimeError("A row lock needs a transaction: take it inside database.atomic().")
+    if not is_sqlite():
+        # One order for everyone: two transactions locking the same rows never deadlock.
+        query = query.order_by(query.model._meta.primary_key).for_update()
+    return list(query)
+
+
 def migrate() -> list[str]:
     """Apply pending migrations; returns the names applied."""
     with database.connection_context():
