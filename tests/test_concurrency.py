@@ -9,14 +9,17 @@ an owner; the instance always keeps an active administrator.
 
 import os
 import re
+import sqlite3
 import threading
 from functools import partial
 
 import pytest
+from conftest import BACKEND
 from conftest import AuthActions
 from conftest import bearer
 
 from tokenapp import accounts
+from tokenapp import db
 from tokenapp import lifecycle
 from tokenapp import projects
 from tokenapp.clock import now
@@ -257,3 +260,24 @@ def test_a_stale_user_is_read_again_before_the_last_admin_check(make_user):
     with pytest.raises(accounts.AccountError):
         accounts.set_active(stale, False)
     assert User.select().where(User.is_admin & User.is_active).count() == 1
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's own locking")
+def test_sqlite_transactions_hold_the_write_lock_from_their_start(app, ctx, make_user):
+    # What db.locked relies on there: a transaction that has only read already
+    # keeps every other writer out (BEGIN IMMEDIATE), so its check stays true.
+    user = make_user()
+    path = db.database.database
+    with db.database.atomic():
+        assert db.locked(User, user.id).id == user.id
+        other = sqlite3.connect(path, timeout=0)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        finally:
+            other.close()
+
+
+def test_a_lock_outside_a_transaction_is_a_programming_error(ctx, make_user):
+    with pytest.raises(RuntimeError, match="transaction"):
+        db.locked(User, make_user().id)
