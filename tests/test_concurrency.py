@@ -281,3 +281,11 @@ def test_sqlite_transactions_hold_the_write_lock_from_their_start(app, ctx, make
 def test_a_lock_outside_a_transaction_is_a_programming_error(ctx, make_user):
     with pytest.raises(RuntimeError, match="transaction"):
         db.locked(User, make_user().id)
+
+
+def test_an_administrator_still_appoints_an_owner_without_being_a_member(make_user, make_project):
+    root, bob = make_user(admin=True), make_user()
+    project = make_project()
+    projects.add_member(project, bob, "viewer", actor=root)
+    projects.change_role(projects.membership_of(project, bob.username), "owner", actor=root)
+    assert owners(project) == 2

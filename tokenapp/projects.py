@@ -68,13 +68,20 @@ def _check_role(role: str) -> None:
 def _hold(project_id: int, actor: User | None) -> None:
     """Lock the project for this transaction: its member changes run one at a time.
 
-    Under the lock an acting owner is checked again (demoted or removed
-    meanwhile, they no longer decide), and callers read the membership they
-    change afresh: a check on a row read before the lock checks the past.
+    Under the lock the actor is checked again (an owner demoted or removed
+    meanwhile, or an admin no longer one, no longer decides), and callers read
+    the membership they change afresh: a check on a row read before the lock
+    checks the past.
     """
     db.locked(Project, project_id)
-    if actor is not None and Membership.role_of(actor.id, project_id) != "owner":
-        raise ProjectConflict("Only owners change members, and you are no longer an owner here.")
+    if actor is not None and not _may_manage(actor.id, project_id):
+        raise ProjectConflict("Only owners (or administrators) change members; you no longer are.")
+
+
+def _may_manage(user_id: int, project_id: int) -> bool:
+    if Membership.role_of(user_id, project_id) == "owner":
+        return True
+    return User.select().where((User.id == user_id) & User.is_admin & User.is_active).exists()
 
 
 def _current(membership: Membership) -> Membership:
