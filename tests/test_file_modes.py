@@ -76,6 +76,6 @@ def test_backup_output_is_private(tmp_path, umask, make_app):
     assert mode(target.parent) == PRIVATE_FOLDER  # made by the backup
     # A backup replacing a readable file leaves a private one.
     target.chmod(0o644)
-    assert runner.invoke(args=["backup", str(target)]).exit_code == 0
+    assert runner.invoke(args=["backup", "--force", str(target)]).exit_code == 0
     assert mode(target) == PRIVATE_FILE
     assert sorted(p.name for p in target.parent.iterdir()) == ["copy.db"]
