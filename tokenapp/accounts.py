@@ -16,6 +16,7 @@ from peewee import IntegrityError
 
 from . import audit
 from . import credentials
+from . import db
 from . import delivery
 from . import sessions
 from . import validation
@@ -143,6 +144,7 @@ def set_password(
 
 def set_active(user: User, active: bool, *, actor: User | None = None) -> None:
     with database.atomic():
+        _hold_admins(user, actor)
         if not active and is_last_active_admin(user):
             raise AccountError("The last active administrator cannot be deactivated.")
         user.is_active = active
@@ -154,11 +156,27 @@ def set_active(user: User, active: bool, *, actor: User | None = None) -> None:
 
 def set_admin(user: User, admin: bool, *, actor: User | None = None) -> None:
     with database.atomic():
+        _hold_admins(user, actor)
         if not admin and is_last_active_admin(user):
             raise AccountError("The last active administrator keeps the admin role.")
         user.is_admin = admin
         user.save(only=[User.is_admin])
         audit.record("user.admin", actor, target=user.username, detail={"admin": admin})
+
+
+def _hold_admins(user: User, actor: User | None) -> None:
+    """Lock every active admin's row, then read `user` (and the acting admin) afresh.
+
+    Two admins deactivating each other must run one after the other, the
+    second seeing the first's change: both lock the same rows, in one order.
+    """
+    db.lock(User.select(User.id).where(User.is_admin & User.is_active))
+    fresh = User.get_by_id(user.id)
+    user.is_admin, user.is_active = fresh.is_admin, fresh.is_active
+    user.session_version = fresh.session_version
+    acting = actor and User.get_or_none(User.id == actor.id)
+    if actor is not None and not (acting and acting.is_admin and acting.is_active):
+        raise AccountError("Only an active administrator can do this, and you no longer are one.")
 
 
 def set_webhook_url(user: User, url: str | None) -> None:

@@ -12,6 +12,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
 
+from .files import private_file
+from .files import private_folder
+
 
 class BackupError(RuntimeError):
     """The backup could not be made; the message says what to do."""
@@ -47,9 +50,11 @@ def backup_sqlite(source: str, target: str, *, pages: int = 256) -> dict:
     target_path = Path(target)
     if target_path.resolve() == Path(source).resolve():
         raise BackupError("The backup must go to another file than the database itself.")
-    target_path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(target_path.parent)
     partial = target_path.with_name(target_path.name + ".partial")
     partial.unlink(missing_ok=True)
+    # Made 0600 before SQLite opens it: the copy holds every export key and password hash.
+    private_file(partial)
     src = sqlite3.connect(source, timeout=30)
     try:
         src.execute("PRAGMA busy_timeout = 30000")

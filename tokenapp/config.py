@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from .files import private_folder
+
 URL_CHARACTERS = re.compile(r"[A-Za-z0-9._~:/\[\]%-]+")
 
 
@@ -60,7 +62,7 @@ def load(app: Flask, overrides: dict | None) -> None:
     app.config.from_prefixed_env("TOKENAPP")
     if overrides:
         app.config.update(overrides)
-    os.makedirs(app.instance_path, exist_ok=True)
+    private_folder(app.instance_path)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
     if not app.config["DATABASE_URL"]:

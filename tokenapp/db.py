@@ -15,8 +15,10 @@ from peewee import Query
 from peewee import Value
 from playhouse import db_url
 from playhouse.migrations import Runner
+from playhouse.pool import PooledSqliteDatabase
 
 from .config import ImproperlyConfigured
+from .files import private_file
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +38,31 @@ SQLITE_PRAGMAS = {
 # A connection kept per worker, not one per request: measured in DESIGN §9,
 # connect/close per request halves throughput on SQLite.
 POOLED = {
-    "sqlite": "sqlite+pool",
+    "sqlite": "tokenapp+sqlite",
+    "sqlite+pool": "tokenapp+sqlite",
     "postgres": "postgresql+pool",
     "postgresql": "postgresql+pool",
 }
+
+
+class PrivatePooledSqliteDatabase(PooledSqliteDatabase):
+    """SQLite's pool, creating a missing database file 0600 (and so its -wal and -shm).
+
+    Left to SQLite the file would be 0644 under the usual umask, readable by
+    every local user: it holds every export key and password hash.
+    """
+
+    _file_made = False
+
+    def _connect(self):
+        if not self._file_made:
+            if self.database not in ("", ":memory:") and not self.database.startswith("file:"):
+                private_file(self.database)
+            self._file_made = True
+        return super()._connect()
+
+
+db_url.register_database(PrivatePooledSqliteDatabase, "tokenapp+sqlite")
 
 
 class BaseModel(Model):
@@ -52,14 +75,14 @@ def connect(url: str):
     """Build the database object for URL (always a pooled class)."""
     given, sep, rest = url.partition("://")
     scheme = POOLED.get(given, given)
-    if not sep or scheme not in ("sqlite+pool", "postgresql+pool"):
+    if not sep or scheme not in ("tokenapp+sqlite", "postgresql+pool"):
         raise ImproperlyConfigured(
             "TOKENAPP_DATABASE_URL must look like sqlite:////path/to/file.db "
             "or postgresql://user@host/dbname"
         )
     url = f"{scheme}://{rest}"
     options = {"max_connections": 32, "stale_timeout": 300, "autoconnect": False}
-    if scheme == "sqlite+pool":
+    if scheme == "tokenapp+sqlite":
         options["pragmas"] = SQLITE_PRAGMAS
         options["check_same_thread"] = False
         # Transactions take the write lock when they begin. A deferred one that
@@ -159,6 +182,29 @@ def counter_transaction() -> Iterator[None]:
         with database.atomic():
             database.execute_sql("SET LOCAL synchronous_commit TO OFF")
             yield
+
+
+def locked(model: type[Model], key) -> Model | None:
+    """Row `key` of `model`, read afresh and held until the transaction ends.
+
+    Every read-check-write (one live secret per credential, a project's last
+    owner) starts with it, so that two of them on one row run one after the
+    other and the second checks what the first committed. PostgreSQL locks
+    the row (SELECT ... FOR UPDATE); SQLite's transactions begin IMMEDIATE,
+    so the database's write lock is already held.
+    """
+    rows = lock(model.select().where(model._meta.primary_key == key))
+    return rows[0] if rows else None
+
+
+def lock(query: Query) -> list:
+    """The rows of `query`, held until the transaction ends (see `locked`)."""
+    if not database.in_transaction():
+        raise RuntimeError("A row lock needs a transaction: take it inside database.atomic().")
+    if not is_sqlite():
+        # One order for everyone: two transactions locking the same rows never deadlock.
+        query = query.order_by(query.model._meta.primary_key).for_update()
+    return list(query)
 
 
 def migrate() -> list[str]:

@@ -8,8 +8,11 @@ except for export keys (Loco: retrievable at any time).
 import datetime
 import uuid
 
+from werkzeug.exceptions import Conflict
+
 from . import audit
 from . import credentials
+from . import db
 from . import fields
 from .clock import now
 from .db import database
@@ -21,6 +24,25 @@ from .models import User
 
 MAX_GRACE_DAYS = fields.GRACE_DAYS.high
 MAX_RATE_LIMIT = fields.RATE_LIMIT.high  # requests per minute
+
+
+class CredentialRevoked(Conflict):
+    """Revoked while this change waited for it: the same 409 the pages and the API give."""
+
+    description = "The credential has been revoked; a revoked credential cannot change."
+
+
+def _live(credential: Credential) -> Credential:
+    """The credential's row, locked for this transaction; refused once revoked.
+
+    Everything that changes a credential or its secrets takes this lock first,
+    so that two regenerations, or a regeneration and a revoke, run one after
+    the other and the second sees the first's secrets.
+    """
+    row = db.locked(Credential, credential.id)
+    if row is None or row.revoked_at is not None:
+        raise CredentialRevoked()
+    return row
 
 
 def expiry(days: int | None) -> datetime.datetime | None:
@@ -70,6 +92,7 @@ def update(credential: Credential, *, actor: User | None = None, **fields) -> No
     if not changed:
         return
     with database.atomic():
+        _live(credential)
         for name, value in changed.items():
             setattr(credential, name, value)
         credential.save(only=[getattr(Credential, name) for name in changed])
@@ -93,8 +116,9 @@ def regenerate(
 
     `expires_at` False keeps the credential's expiry; None removes it.
     """
-    moment = now()
     with database.atomic():
+        _live(credential)
+        moment = now()
         until = moment + datetime.timedelta(days=grace_days)
         # Old secrets keep their rows (so `scan` can still name them) but stop
         # at `until`; one already ending sooner keeps its earlier end.
@@ -131,6 +155,9 @@ def revoke(
 ) -> None:
     """Stop a credential for good. `system` names a non-user actor (e.g. "tokenapp scan")."""
     with database.atomic():
+        row = db.locked(Credential, credential.id)
+        if row is not None and row.revoked_at is not None:
+            credential.revoked_at = row.revoked_at  # revoked meanwhile: keep the first time
         if credential.revoked_at is None:
             credential.revoked_at = now()
             credential.save(only=[Credential.revoked_at])

@@ -5,6 +5,7 @@ import re
 from peewee import IntegrityError
 
 from . import audit
+from . import db
 from . import lifecycle
 from .db import database
 from .models import ROLES
@@ -64,10 +65,38 @@ def _check_role(role: str) -> None:
         raise ProjectError(f"Roles are {', '.join(ROLES)}; not {role!r}.")
 
 
+def _hold(project_id: int, actor: User | None) -> None:
+    """Lock the project for this transaction: its member changes run one at a time.
+
+    Under the lock the actor is checked again (an owner demoted or removed
+    meanwhile, or an admin no longer one, no longer decides), and callers read
+    the membership they change afresh: a check on a row read before the lock
+    checks the past.
+    """
+    db.locked(Project, project_id)
+    if actor is not None and not _may_manage(actor.id, project_id):
+        raise ProjectConflict("Only owners (or administrators) change members; you no longer are.")
+
+
+def _may_manage(user_id: int, project_id: int) -> bool:
+    if Membership.role_of(user_id, project_id) == "owner":
+        return True
+    return User.select().where((User.id == user_id) & User.is_admin & User.is_active).exists()
+
+
+def _current(membership: Membership) -> Membership:
+    fresh = Membership.get_or_none(Membership.id == membership.id)
+    if fresh is None:
+        raise ProjectConflict(f"{membership.user.username} is no longer a member.")
+    membership.role = fresh.role
+    return membership
+
+
 def add_member(project: Project, user: User, role: str, *, actor: User | None = None) -> Membership:
     _check_role(role)
     try:
         with database.atomic():
+            _hold(project.id, actor)
             membership = Membership.create(project=project, user=user, role=role)
             audit.record(
                 "member.add",
@@ -96,6 +125,8 @@ def _owners_left(project: Project, without: Membership) -> int:
 def change_role(membership: Membership, role: str, *, actor: User | None = None) -> None:
     _check_role(role)
     with database.atomic():
+        _hold(membership.project_id, actor)
+        _current(membership)
         if (
             membership.role == "owner"
             and role != "owner"
@@ -117,6 +148,8 @@ def change_role(membership: Membership, role: str, *, actor: User | None = None)
 
 def remove_member(membership: Membership, *, actor: User | None = None) -> None:
     with database.atomic():
+        _hold(membership.project_id, actor)
+        _current(membership)
         if membership.role == "owner" and not _owners_left(membership.project, membership):
             raise ProjectConflict(
                 "The last owner cannot be removed; make someone else owner first."
