@@ -226,11 +226,15 @@ def appoint_owner(slug: str):
         form.username.errors = [f"No user {form.username.data.strip()!r}."]
         return _projects_page(form, slug, 422)
     actor = current_user._get_current_object()
-    membership = projects.membership_of(project, user.username)
-    if membership is None:
-        projects.add_member(project, user, "owner", actor=actor)
-    elif membership.role != "owner":
-        projects.change_role(membership, "owner", actor=actor)
+    try:
+        membership = projects.membership_of(project, user.username)
+        if membership is None:
+            projects.add_member(project, user, "owner", actor=actor)
+        elif membership.role != "owner":
+            projects.change_role(membership, "owner", actor=actor)
+    except projects.ProjectError as exc:  # e.g. added by someone else a moment ago
+        form.username.errors = [str(exc)]
+        return _projects_page(form, slug, 409)
     flash(f"{user.username} is an owner of {project.slug}.", "success")
     return redirect(url_for("web.admin_projects"), 303)
 
