@@ -5,9 +5,15 @@ window.addEventListener("DOMContentLoaded", function () {
   window.ui = SwaggerUIBundle({
     url: root.getAttribute("data-spec-url"),
     domNode: root,
-    deepLinking: true,
+    // Deep links put a link inside each operation's toggle button (nested controls for
+    // screen readers); the page is short enough to find an operation without them.
+    deepLinking: false,
     validatorUrl: null, // the default badge would load an image from validator.swagger.io
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
+    onComplete: function () {
+      var servers = document.getElementById("servers");
+      if (servers) servers.setAttribute("aria-label", "Server");
+    },
   });
 });

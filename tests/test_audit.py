@@ -67,6 +67,20 @@ def test_admin_sees_every_event_newest_first(client, auth, admin, make_project, 
     )
 
 
+def test_entries_read_as_words_with_credential_labels(
+    client, auth, admin, make_project, make_user, make_key
+):
+    alice = make_user("alice")
+    project = make_project("billing", owner=alice)
+    key, _ = make_key(project, alice, "full", label="deploy box")
+    auth.login("root")
+    _, page = _page(client, "/audit", action="credential.create")
+    assert "“deploy box” (full key)" in page
+    assert f'href="/projects/billing/keys/{key.id}"' in page
+    assert "kind: full · note: deploy box · scopes: none" in page
+    assert "{&#34;" not in page and '{"kind"' not in page  # no raw JSON
+
+
 def test_the_audit_link_is_shown_to_admins_only(client, auth, admin, make_user):
     make_user("bob")
     auth.login("root")

@@ -220,6 +220,17 @@ def test_on_a_390px_phone_nothing_scrolls_sideways_and_every_action_is_on_screen
     page.context.close()
 
 
+def test_the_api_reference_in_the_apps_frame(browser, team):
+    page = _page(browser, team, user="alice")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="API").click()
+    page.get_by_role("heading", name="API reference").wait_for()
+    page.locator(".swagger-ui .opblock").first.wait_for()  # the vendored viewer drew the spec
+    assert page.get_by_role("navigation", name="Main").count() == 1  # the app's own frame
+    axe_clean(page, "/api/docs")
+    shot(page, "api-docs.png")
+    page.context.close()
+
+
 def test_dark_mode(browser, team):
     page = _page(browser, team, user="root", dark=True)
     assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")

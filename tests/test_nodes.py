@@ -24,7 +24,7 @@ from deploy_support import TOKENAPP
 from deploy_support import Server
 from deploy_support import clean_env
 
-from tokenapp import accounts
+from tokenapp import setup_code
 
 BASE_URL = os.environ.get("TOKENAPP_TEST_DATABASE_URL")
 PASSWORD = "a long enough password"
@@ -41,24 +41,24 @@ LOAD_SECONDS = 10
 
 
 def test_serve_reuses_the_stored_setup_code(ctx):
-    first = accounts.current_setup_code()
-    assert accounts.current_setup_code() == first  # a second node, or a restart
-    assert accounts.setup_code_matches(first)
+    first = setup_code.current_setup_code()
+    assert setup_code.current_setup_code() == first  # a second node, or a restart
+    assert setup_code.setup_code_matches(first)
 
 
 def test_setup_code_command_replaces_it(ctx):
-    first = accounts.current_setup_code()
-    newer = accounts.new_setup_code()
+    first = setup_code.current_setup_code()
+    newer = setup_code.new_setup_code()
     assert newer != first
-    assert accounts.current_setup_code() == newer
-    assert not accounts.setup_code_matches(first) and accounts.setup_code_matches(newer)
+    assert setup_code.current_setup_code() == newer
+    assert not setup_code.setup_code_matches(first) and setup_code.setup_code_matches(newer)
 
 
 def test_a_node_with_another_secret_key_mints_a_new_code(ctx):
-    first = accounts.current_setup_code()
+    first = setup_code.current_setup_code()
     ctx.config["SECRET_KEY"] = "another key"
-    other = accounts.current_setup_code()
-    assert other != first and accounts.setup_code_matches(other)
+    other = setup_code.current_setup_code()
+    assert other != first and setup_code.setup_code_matches(other)
 
 
 # Two real nodes on PostgreSQL.

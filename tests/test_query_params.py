@@ -94,6 +94,7 @@ def world(app, ctx, make_user, make_project, make_token, make_key, client, auth)
         "username": "olive",
         "key_id": str(make_key(project, user, "export")[0].id),
         "fmt": "csv",
+        "user_id": user.id,
     }
     paths = []
     for rule in app.url_map.iter_rules():

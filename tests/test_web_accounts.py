@@ -7,6 +7,7 @@ from conftest import PASSWORD
 from conftest import AuthActions
 
 from tokenapp import accounts
+from tokenapp import setup_code as codes
 from tokenapp.models import AuditEvent
 from tokenapp.models import User
 from tokenapp.web.session import BAD_LOGIN
@@ -26,7 +27,7 @@ def signed_in(client) -> bool:
 
 @pytest.fixture
 def setup_code(ctx):
-    return accounts.new_setup_code()
+    return codes.new_setup_code()
 
 
 def setup_form(code, username="root", password=PASSWORD):
@@ -94,7 +95,7 @@ def test_setup_shows_every_problem_at_once_and_keeps_the_passwords(client, auth,
 
 
 def test_a_new_setup_code_replaces_the_old_one(client, auth, setup_code):
-    newer = accounts.new_setup_code()
+    newer = codes.new_setup_code()
     assert error_message(auth.post("/setup", setup_form(setup_code))) is not None
     assert auth.post("/setup", setup_form(newer)).status_code == 302
 

@@ -169,3 +169,46 @@ def test_admin_opens_any_project_and_appoints_an_owner(client, auth, root, estat
     # An admin who is not a member can become the owner too.
     auth.post("/admin/projects/acme/owner", {"username": "root"}, form_page="/admin/projects")
     assert client.get("/projects/acme/keys").status_code == 200
+
+
+def test_admin_sets_a_password_and_the_user_must_change_it(app, root, make_user, auth):
+    from conftest import AuthActions
+
+    make_user("carol")
+    carol_id = __import__("tokenapp.models", fromlist=["User"]).User.get(username="carol").id
+    page = auth.client.get(f"/admin/users/{carol_id}/password").get_data(as_text=True)
+    assert "Set a password for carol" in page
+    mismatch = auth.post(
+        f"/admin/users/{carol_id}/password", {"password": "temporary pass 1", "confirm": "nope"}
+    )
+    assert mismatch.status_code == 422
+    done = auth.post(
+        f"/admin/users/{carol_id}/password",
+        {"password": "temporary pass 1", "confirm": "temporary pass 1"},
+    )
+    assert done.status_code == 303
+    event = AuditEvent.get(AuditEvent.action == "user.password")
+    assert (event.actor_name, event.target, event.detail) == (
+        "root",
+        "carol",
+        {"must_change": True},
+    )
+
+    carol = AuthActions(app.test_client())
+    assert carol.login("carol").status_code == 200  # the old password is gone
+    assert carol.login("carol", "temporary pass 1").status_code == 302
+    for path in ("/", "/tokens", "/projects/acme"):
+        response = carol.client.get(path)
+        assert response.status_code == 302 and "/account" in response.location
+    assert carol.client.get("/account").status_code == 200
+    changed = carol.post(
+        "/account/password",
+        {
+            "current": "temporary pass 1",
+            "password": "carols own choice",
+            "confirm": "carols own choice",
+        },
+        form_page="/account",
+    )
+    assert changed.status_code == 302
+    assert carol.client.get("/tokens").status_code == 200  # free again

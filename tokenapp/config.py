@@ -22,7 +22,9 @@ DEFAULTS = {
     "DATABASE_URL": None,  # None: SQLite file tokenapp.db in the instance folder
     "SECRET_KEY": None,  # None: generated once and kept in the instance folder
     "ALLOW_HTTP": False,
-    "REQUIRE_HTTPS": False,  # refuse every plain-HTTP request from another machine
+    "REQUIRE_HTTPS": False,
+    "MAX_TOKEN_LIFETIME_DAYS": None,  # set: fixes the policy (else /admin/policy decides)
+    "TOKEN_EXPIRY_REQUIRED": None,  # refuse every plain-HTTP request from another machine
     "TRUSTED_PROXIES": [],
     "WEBHOOK_ALLOWED_NETWORKS": [],  # networks webhooks may reach besides public addresses
     "SCOPES_FILE": None,  # None: the catalogue shipped in the package

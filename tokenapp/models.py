@@ -47,6 +47,7 @@ class User(BaseModel):
     is_active = BooleanField(default=True)
     # Bumped on password change or deactivation: every older session ends.
     session_version = IntegerField(default=0)
+    must_change_password = BooleanField(null=True)  # an admin set it: change at sign-in
     webhook_url = TextField(null=True)
     created_at = DateTimeField(default=now)
 

@@ -13,11 +13,13 @@ from flask import jsonify
 from .. import access
 from .. import fields
 from .. import lifecycle
+from .. import policy
 from .. import usage
 from ..access import TOKENS
 from ..access import catalogue
 from ..access import require
 from ..auth import Principal
+from ..errors import invalid
 from ..models import Credential
 from ..models import User
 from ..validation import cidr_list
@@ -33,6 +35,12 @@ EXPIRATION = whole_number(*astuple(fields.EXPIRATION_DAYS), nullable=True)
 GRACE = whole_number(*astuple(fields.GRACE_DAYS))
 RATE_LIMIT = whole_number(*astuple(fields.RATE_LIMIT), nullable=True)
 NOTE = text(*astuple(fields.NOTE))
+
+
+def _within_policy(days: int | None) -> None:
+    refused = policy.refusal(days)
+    if refused:
+        raise invalid([{"field": "expiration", "message": refused}])
 
 
 @bp.post("/personal-access-tokens")
@@ -53,6 +61,7 @@ def create_token():
     # Omitted limits are the caller's own: a limited token's child is limited too.
     body.setdefault("ip_allowlist", principal.ip_allowlist and list(principal.ip_allowlist))
     body.setdefault("rate_limit", principal.rate_limit)
+    _within_policy(body["expiration"])
     expires_at = access.grantable(principal, body, lifecycle.expiry(body["expiration"]))
     credential, secret = lifecycle.issue(
         "pat",
@@ -105,6 +114,7 @@ def regenerate_token(token_id: str):
     """New secret and expiry; the old secret stops at once, or after `grace` days."""
     credential, principal = g.token, g.principal
     body = read_body({"expiration": EXPIRATION, "grace": GRACE}, required=("expiration",))
+    _within_policy(body["expiration"])
     expires_at = access.grantable(principal, {}, lifecycle.expiry(body["expiration"]))
     secret = lifecycle.regenerate(
         credential,

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 import click
 from flask import Flask
 from flask import current_app
-from flask.cli import AppGroup
 from flask.cli import FlaskGroup
 from flask.cli import with_appcontext
 
@@ -22,8 +21,7 @@ from .. import accounts
 from .. import audit
 from .. import db
 from .. import projects
-from .. import throttle
-from ..models import ROLES
+from .. import setup_code
 from ..models import Project
 from ..models import User
 
@@ -131,9 +129,9 @@ def serve_command(bind, workers, threads, certfile, keyfile):
         raise click.UsageError("--certfile and --keyfile go together.")
     with database(needs_schema=False):
         db.migrate()
-        needs_setup = accounts.setup_needed()
+        needs_setup = setup_code.setup_needed()
         # Another node (or an earlier start) may have printed a code: reuse it.
-        code = accounts.current_setup_code() if needs_setup else None
+        code = setup_code.current_setup_code() if needs_setup else None
     scheme = "https" if certfile else "http"
     host = bind.rsplit(":", 1)[0].strip("[]")
     port = bind.rsplit(":", 1)[-1]
@@ -160,9 +158,9 @@ def setup_code_command():
     Example: tokenapp setup-code
     """
     with database():
-        if not accounts.setup_needed():
+        if not setup_code.setup_needed():
             raise click.ClickException("Setup is done: a user exists.")
-        click.echo(accounts.new_setup_code())
+        click.echo(setup_code.new_setup_code())
 
 
 @click.command("create-user")
@@ -184,93 +182,6 @@ def create_user_command(username, admin, password_stdin):
     say(f"Created user {user.username}{' (admin)' if admin else ''}.")
 
 
-project_group = AppGroup("project", help="Projects and their members.")
-
-
-@project_group.command("create")
-@click.argument("slug")
-@click.option("--owner", required=True, help="Username of the first owner.")
-@click.option("--name", help="Display name (default: the slug).")
-def project_create(slug, owner, name):
-    """Create a project owned by OWNER.
-
-    Example: tokenapp project create billing --owner alice --name "Billing API"
-    """
-    with database():
-        project = projects.create(slug, name, _user(owner))
-    say(f"Created project {project.slug}.")
-
-
-@project_group.command("add-member")
-@click.argument("slug")
-@click.argument("username")
-@click.option("--role", required=True, type=click.Choice(ROLES))
-def project_add_member(slug, username, role):
-    """Add USERNAME to the project with a role.
-
-    Example: tokenapp project add-member billing bob --role editor
-    """
-    with database():
-        projects.add_member(_project(slug), _user(username), role)
-    say(f"Added {username} to {slug} as {role}.")
-
-
-@project_group.command("remove-member")
-@click.argument("slug")
-@click.argument("username")
-def project_remove_member(slug, username):
-    """Remove USERNAME from the project; their keys stop at once.
-
-    Example: tokenapp project remove-member billing bob
-    """
-    with database():
-        membership = projects.membership_of(_project(slug), username)
-        if membership is None:
-            raise click.ClickException(f"{username} is not a member of {slug}.")
-        projects.remove_member(membership)
-    say(f"Removed {username} from {slug}.")
-
-
-user_group = AppGroup("user", help="Activate, deactivate and unlock users.")
-
-
-@user_group.command("deactivate")
-@click.argument("username")
-def user_deactivate(username):
-    """Deactivate a user: their sessions and every credential stop at once.
-
-    Example: tokenapp user deactivate bob
-    """
-    with database():
-        accounts.set_active(_user(username), False)
-    say(f"Deactivated {username}.")
-
-
-@user_group.command("activate")
-@click.argument("username")
-def user_activate(username):
-    """Reactivate a user.
-
-    Example: tokenapp user activate bob
-    """
-    with database():
-        accounts.set_active(_user(username), True)
-    say(f"Activated {username}.")
-
-
-@user_group.command("unlock")
-@click.argument("username")
-def user_unlock(username):
-    """Clear the failed sign-ins counted against a user, from every address.
-
-    Example: tokenapp user unlock alice
-    """
-    with database():
-        user = _user(username)
-        cleared = throttle.unlock(user)
-    say(f"Unlocked {user.username} ({cleared} failed sign-in(s) cleared).")
-
-
 from .credentials import key_group  # noqa: E402  (needs database() above)
 from .credentials import token_group  # noqa: E402
 from .inventory import key_list  # noqa: E402,F401  (registers on the groups above)
@@ -278,6 +189,8 @@ from .operations import audit_group  # noqa: E402  (needs say() above)
 from .operations import backup_command  # noqa: E402
 from .operations import notify_expiring_command  # noqa: E402
 from .operations import scan_command  # noqa: E402
+from .people import project_group  # noqa: E402  (needs database() above)
+from .people import user_group  # noqa: E402
 
 COMMANDS = (
     init_command,

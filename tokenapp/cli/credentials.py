@@ -5,6 +5,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .. import lifecycle
+from .. import policy
 from .. import projects
 from ..fields import EXPIRATION_DAYS
 from ..fields import NOTE
@@ -57,6 +58,10 @@ def token_create(username, note, scope_list, expiration):
     Example: tokenapp token create --user alice --note ci --scope dashboard:view --expiration 30
     """
     days = _expiration(expiration)
+    with database():
+        refused = policy.refusal(days)
+    if refused:
+        raise click.BadParameter(refused, param_hint="--expiration")
     note = note.strip()
     if not NOTE.low <= len(note) <= NOTE.high:
         raise click.BadParameter(f"1 to {NOTE.high} characters", param_hint="--note")

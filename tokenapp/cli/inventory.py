@@ -20,11 +20,11 @@ from ..models import User
 from . import _project
 from . import _user
 from . import database
-from . import key_group
-from . import project_group
 from . import say
-from . import token_group
-from . import user_group
+from .credentials import key_group
+from .credentials import token_group
+from .people import project_group
+from .people import user_group
 
 json_option = click.option("--json", "as_json", is_flag=True, help="An array of JSON objects.")
 

@@ -18,6 +18,22 @@ from .session import attempts_left
 from .session import sign_in
 from .session import throttled
 
+# Pages a user with a temporary password (set by an admin) may see before choosing their own.
+TEMPORARY_PASSWORD_ALLOWS = {"web.account", "web.change_password", "web.logout", "static"}
+
+
+@bp.before_app_request
+def _temporary_password_first():
+    if (
+        current_user.is_authenticated
+        and current_user.must_change_password
+        and request.endpoint not in TEMPORARY_PASSWORD_ALLOWS
+        and request.blueprint == "web"
+    ):
+        flash("An administrator set your password: choose your own to continue.", "warning")
+        return redirect(url_for("web.account", _anchor="password-heading"))
+    return None
+
 
 def _page(password_form=None, webhook_form=None, status=200):
     user = current_user._get_current_object()

@@ -17,6 +17,7 @@ from ..models import User
 from . import bp
 from .forms import ActionForm
 from .forms import CreateUserForm
+from .forms import ResetPasswordForm
 
 
 def admin_required(view):
@@ -126,3 +127,36 @@ def unlock_user(user_id: int):
     throttle.unlock(user, actor=current_user._get_current_object())
     flash(f"Cleared the failed sign-ins of {user.username}.", "success")
     return redirect(url_for("web.admin_users"))
+
+
+@bp.route("/admin/users/<int:user_id>/password", methods=["GET", "POST"])
+@admin_required
+def reset_password(user_id: int):
+    """Account recovery: a temporary password the user must change at the next sign-in."""
+    user = _target(user_id)
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.set_password(
+                user,
+                form.password.data,
+                actor=current_user._get_current_object(),
+                must_change=user.id != current_user.id,
+            )
+        except accounts.AccountError as exc:
+            form.password.errors.append(str(exc))
+        else:
+            flash(
+                f"New password set for {user.username}; their sessions have ended and they "
+                "must choose their own password at the next sign-in.",
+                "success",
+            )
+            return redirect(url_for("web.admin_users"), 303)
+    status = 422 if form.errors else 200
+    page = render_template(
+        "admin/reset_password.html",
+        user=user,
+        form=form,
+        min_length=current_app.config["PASSWORD_MIN_LENGTH"],
+    )
+    return page, status

@@ -67,6 +67,14 @@ class WebhookForm(FlaskForm):
     webhook_url = StringField("Expiry-warning webhook URL", validators=[_webhook_url])
 
 
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField("Temporary password", validators=[DataRequired()])
+    confirm = PasswordField(
+        "Confirm the temporary password",
+        validators=[DataRequired(), EqualTo("password", "The passwords do not match.")],
+    )
+
+
 class CreateUserForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
     password = PasswordField("Password", validators=[DataRequired()])
@@ -91,6 +99,22 @@ class AddMemberForm(FlaskForm):
 
 class AppointOwnerForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+
+
+def _days_or_blank(form, field) -> None:
+    value = (field.data or "").strip()
+    field.data = value
+    if value and not (value.isascii() and value.isdigit() and 1 <= int(value) <= 3650):
+        raise ValidationError("A whole number of days from 1 to 3650, or empty for no maximum.")
+
+
+class PolicyForm(FlaskForm):
+    max_days = StringField(
+        "Longest token lifetime (days)",
+        validators=[_days_or_blank],
+        description="Empty: no maximum. A maximum also requires every token to expire.",
+    )
+    expiry_required = BooleanField("Every token must expire")
 
 
 class RoleForm(FlaskForm):

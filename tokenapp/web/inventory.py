@@ -1,4 +1,4 @@
-"""Admin: every project (appoint an owner) and every credential (GitLab's inventory).
+"""Admin: every project (appoint an owner), every credential (GitLab's inventory), the policy.
 
 The inventory filters by user, project, kind, state, expiring within N days
 and unused for N days; sorts; pages; revokes in bulk; exports CSV and JSONL.
@@ -23,6 +23,7 @@ from peewee import fn
 from .. import accounts
 from .. import inventory
 from .. import lifecycle
+from .. import policy
 from .. import projects
 from ..models import Credential
 from ..models import Membership
@@ -35,6 +36,7 @@ from . import bp
 from .admin import admin_required
 from .forms import ActionForm
 from .forms import AppointOwnerForm
+from .forms import PolicyForm
 
 PER_PAGE = 50
 MAX_PAGE = 100_000
@@ -224,10 +226,37 @@ def appoint_owner(slug: str):
         form.username.errors = [f"No user {form.username.data.strip()!r}."]
         return _projects_page(form, slug, 422)
     actor = current_user._get_current_object()
-    membership = projects.membership_of(project, user.username)
-    if membership is None:
-        projects.add_member(project, user, "owner", actor=actor)
-    elif membership.role != "owner":
-        projects.change_role(membership, "owner", actor=actor)
+    try:
+        membership = projects.membership_of(project, user.username)
+        if membership is None:
+            projects.add_member(project, user, "owner", actor=actor)
+        elif membership.role != "owner":
+            projects.change_role(membership, "owner", actor=actor)
+    except projects.ProjectError as exc:  # e.g. added by someone else a moment ago
+        form.username.errors = [str(exc)]
+        return _projects_page(form, slug, 409)
     flash(f"{user.username} is an owner of {project.slug}.", "success")
     return redirect(url_for("web.admin_projects"), 303)
+
+
+@bp.route("/admin/policy", methods=["GET", "POST"])
+@admin_required
+def admin_policy():
+    current = policy.current()
+    if request.method == "POST" and current.fixed:
+        abort(409)
+    if request.method == "POST":
+        form = PolicyForm()
+    else:
+        form = PolicyForm(
+            formdata=None,
+            data={"max_days": current.max_days or "", "expiry_required": current.expiry_required},
+        )
+    if request.method == "POST":
+        if form.validate_on_submit():
+            days = int(form.max_days.data) if form.max_days.data else None
+            policy.save(days, form.expiry_required.data, actor=current_user._get_current_object())
+            flash("Token policy saved. It applies to new and regenerated tokens.", "success")
+            return redirect(url_for("web.admin_policy"), 303)
+    status = 422 if form.errors else 200
+    return render_template("admin/policy.html", form=form, policy=current), status

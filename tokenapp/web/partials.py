@@ -1,13 +1,17 @@
 """What templates need: the expiry banner's tokens, the usage chart, public URLs."""
 
+import uuid
+
 from flask_login import current_user
 from markupsafe import Markup
+from peewee import JOIN
 
 from .. import charts
 from .. import notices
 from .. import urls
 from .. import usage
 from ..models import Credential
+from ..models import Project
 from . import bp
 
 
@@ -17,6 +21,38 @@ def expiring_tokens() -> list[Credential]:
     if not current_user.is_authenticated:
         return []
     return notices.expiring(current_user.id)
+
+
+@bp.app_template_global()
+def credentials_named(events) -> dict[str, Credential]:
+    """The credentials an audit page's events target, by id, in one query (labels, links)."""
+    ids = []
+    for event in events:
+        try:
+            ids.append(uuid.UUID(event.target or ""))
+        except ValueError:
+            continue
+    if not ids:
+        return {}
+    rows = Credential.select(Credential, Project).join(Project, JOIN.LEFT_OUTER)
+    return {str(row.id): row for row in rows.where(Credential.id.in_(ids))}
+
+
+@bp.app_template_filter()
+def in_words(detail) -> str:
+    """An audit event's detail as a person reads it: "kind: full · scopes: a, b · admin: yes"."""
+    if not isinstance(detail, dict):
+        return "" if detail is None else str(detail)
+    parts = []
+    for name, value in detail.items():
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value)) or "none"
+        elif value is None:
+            value = "none"
+        parts.append(f"{name.replace('_', ' ')}: {value}")
+    return " · ".join(parts)
 
 
 @bp.app_template_global()

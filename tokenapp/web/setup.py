@@ -10,6 +10,7 @@ from flask_login import login_user
 
 from .. import accounts
 from .. import audit
+from .. import setup_code
 from . import bp
 from .forms import SetupForm
 
@@ -19,7 +20,7 @@ BEFORE_SETUP = {"web.index", "web.login"}
 
 @bp.before_request
 def _send_to_setup():
-    if request.endpoint in BEFORE_SETUP and accounts.setup_needed():
+    if request.endpoint in BEFORE_SETUP and setup_code.setup_needed():
         return redirect(url_for("web.setup"))
     return None
 
@@ -32,7 +33,7 @@ def _domain_rules(form: SetupForm) -> bool:
     if request.method != "POST":
         return False
     checks = [
-        (form.code, lambda: accounts.setup_code_matches(form.code.data) or _bad_code()),
+        (form.code, lambda: setup_code.setup_code_matches(form.code.data) or _bad_code()),
         (form.username, lambda: accounts.normalise(form.username.data)),
         (form.password, lambda: accounts.check_password_rules(form.password.data)),
     ]
@@ -54,12 +55,12 @@ def _bad_code():
 
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
-    if not accounts.setup_needed():
+    if not setup_code.setup_needed():
         return redirect(url_for("web.login"))
     form = SetupForm()
     if form.validate_on_submit() & _domain_rules(form):
         try:
-            user = accounts.complete_setup(form.code.data, form.username.data, form.password.data)
+            user = setup_code.complete_setup(form.code.data, form.username.data, form.password.data)
         except accounts.AccountError as exc:
             form.form_errors.append(str(exc))
         else:

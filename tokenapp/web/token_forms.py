@@ -22,6 +22,7 @@ from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
+from .. import policy
 from ..fields import EXPIRATION_DAYS
 from ..fields import NOTE
 from ..lifecycle import MAX_GRACE_DAYS
@@ -150,6 +151,17 @@ class ExpiryMixin:
         text = field.data or ""
         if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_DAYS:
             raise ValidationError(f"Enter a whole number of days from 1 to {MAX_DAYS}.")
+
+    def validate_expiry(self, field):
+        if field.data == CUSTOM and self.custom_days.errors:
+            return
+        if field.data not in (CUSTOM, NEVER) and field.data not in PRESET_DAYS:
+            return  # the choices' own check says so
+        if field.data == CUSTOM and not (self.custom_days.data or "").isdigit():
+            return
+        refused = policy.refusal(self.expiration_days())
+        if refused:
+            raise ValidationError(refused)
 
     def expiration_days(self) -> int | None:
         """The expiry as whole days, or None for no expiry; only after validate()."""

@@ -1,0 +1,99 @@
+"""Users and projects from the command line: members, activation, unlocking."""
+
+import click
+from flask.cli import AppGroup
+
+from .. import accounts
+from .. import projects
+from .. import throttle
+from ..models import ROLES
+from . import _project
+from . import _user
+from . import database
+from . import say
+
+project_group = AppGroup("project", help="Projects and their members.")
+
+
+@project_group.command("create")
+@click.argument("slug")
+@click.option("--owner", required=True, help="Username of the first owner.")
+@click.option("--name", help="Display name (default: the slug).")
+def project_create(slug, owner, name):
+    """Create a project owned by OWNER.
+
+    Example: tokenapp project create billing --owner alice --name "Billing API"
+    """
+    with database():
+        project = projects.create(slug, name, _user(owner))
+    say(f"Created project {project.slug}.")
+
+
+@project_group.command("add-member")
+@click.argument("slug")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+def project_add_member(slug, username, role):
+    """Add USERNAME to the project with a role.
+
+    Example: tokenapp project add-member billing bob --role editor
+    """
+    with database():
+        projects.add_member(_project(slug), _user(username), role)
+    say(f"Added {username} to {slug} as {role}.")
+
+
+@project_group.command("remove-member")
+@click.argument("slug")
+@click.argument("username")
+def project_remove_member(slug, username):
+    """Remove USERNAME from the project; their keys stop at once.
+
+    Example: tokenapp project remove-member billing bob
+    """
+    with database():
+        membership = projects.membership_of(_project(slug), username)
+        if membership is None:
+            raise click.ClickException(f"{username} is not a member of {slug}.")
+        projects.remove_member(membership)
+    say(f"Removed {username} from {slug}.")
+
+
+user_group = AppGroup("user", help="Activate, deactivate and unlock users.")
+
+
+@user_group.command("deactivate")
+@click.argument("username")
+def user_deactivate(username):
+    """Deactivate a user: their sessions and every credential stop at once.
+
+    Example: tokenapp user deactivate bob
+    """
+    with database():
+        accounts.set_active(_user(username), False)
+    say(f"Deactivated {username}.")
+
+
+@user_group.command("activate")
+@click.argument("username")
+def user_activate(username):
+    """Reactivate a user.
+
+    Example: tokenapp user activate bob
+    """
+    with database():
+        accounts.set_active(_user(username), True)
+    say(f"Activated {username}.")
+
+
+@user_group.command("unlock")
+@click.argument("username")
+def user_unlock(username):
+    """Clear the failed sign-ins counted against a user, from every address.
+
+    Example: tokenapp user unlock alice
+    """
+    with database():
+        user = _user(username)
+        cleared = throttle.unlock(user)
+    say(f"Unlocked {user.username} ({cleared} failed sign-in(s) cleared).")
