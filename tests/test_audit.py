@@ -222,3 +222,27 @@ def test_cli_exports_json_lines_oldest_first(runner, timed, make_user):
     assert [json.loads(line)["project"] for line in only.stdout.splitlines()] == ["billing"]
     bad = runner.invoke(args=["audit", "export", "--since", "yesterday"])
     assert bad.exit_code == 2
+
+
+def test_the_log_downloads_as_json_lines_with_its_filters(client, auth, admin, make_project):
+    make_project("billing")
+    make_project("other")
+    auth.login("root")
+    page = client.get("/audit?action=project.create").get_data(as_text=True)
+    assert 'href="/audit/export.jsonl?action=project.create"' in page
+    response = client.get("/audit/export.jsonl?action=project.create")
+    assert response.status_code == 200
+    assert "attachment" in response.headers["Content-Disposition"]
+    lines = [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
+    assert [line["project"] for line in lines] == ["billing", "other"]  # oldest first
+    only = client.get("/projects/billing/audit/export.jsonl").get_data(as_text=True)
+    assert {json.loads(line)["project"] for line in only.splitlines()} == {"billing"}
+    assert client.get("/audit/export.jsonl?since=2030-02-31").status_code == 400
+
+
+def test_only_admins_and_owners_download(client, auth, make_user, make_project):
+    bob = make_user("bob")
+    make_project("billing", owner=make_user("alice"), members=[(bob, "editor")])
+    auth.login("bob")
+    assert client.get("/audit/export.jsonl").status_code == 403
+    assert client.get("/projects/billing/audit/export.jsonl").status_code == 403

@@ -117,11 +117,12 @@ def browser():
 
 def new_page(browser, origin: str, **options):
     """A page in a fresh context that notes console errors and requests to anywhere else."""
-    context = browser.new_context(
-        base_url=origin, viewport={"width": 1200, "height": 900}, **options
-    )
+    # bypass_csp: axe-core is injected at each screenshot (the CSP has tests of its own).
+    options = {"viewport": {"width": 1200, "height": 900}, "bypass_csp": True, **options}
+    context = browser.new_context(base_url=origin, **options)
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)
     page = context.new_page()
+    page.axe = True
     page.problems = []
     page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
     page.on("pageerror", lambda e: page.problems.append(str(e)))
@@ -145,6 +146,12 @@ def verify(server, secret: str) -> tuple[int, dict]:
 
 
 def shot(page, name: str) -> None:
+    """A screenshot of the page state, which axe-core (when installed) also checks."""
+    from test_browser_team import AXE
+    from test_browser_team import axe_clean
+
+    if AXE.exists() and getattr(page, "axe", False):
+        axe_clean(page, name)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 

@@ -101,7 +101,7 @@ def browser():
         chromium.close()
 
 
-def _page(browser, server, *, user: str, width=1200, height=900, dark=False):
+def _page(browser, server, *, user: str, password=PASSWORD, width=1200, height=900, dark=False):
     origin = f"http://127.0.0.1:{server.port}"
     context = browser.new_context(
         base_url=origin,
@@ -113,7 +113,7 @@ def _page(browser, server, *, user: str, width=1200, height=900, dark=False):
     page.on("dialog", lambda dialog: dialog.accept())
     page.goto("/login")
     page.get_by_label("Username").fill(user)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(lambda url: "/login" not in url)
     return page
@@ -184,6 +184,33 @@ def test_admin_finds_a_stale_token_in_the_inventory_and_revokes_it(browser, team
     page.get_by_text("not a member").wait_for()
     axe_clean(page, "a project, as an admin who is not a member")
     page.context.close()
+
+
+def test_admin_resets_a_password_and_the_user_must_change_it(browser, team):
+    admin = _page(browser, team, user="root")
+    admin.goto("/admin/users")
+    admin.get_by_role("link", name="Set password of bob").click()
+    axe_clean(admin, "set a password")
+    admin.get_by_label("Temporary password", exact=True).fill("temporary pass 1")
+    admin.get_by_label("Confirm the temporary password").fill("temporary pass 1")
+    admin.get_by_role("button", name="Set the password").click()
+    admin.get_by_text("must choose their own password").wait_for()
+    admin.context.close()
+
+    bob = _page(browser, team, user="bob", password="temporary pass 1")
+    bob.get_by_text("An administrator set your password").wait_for()
+    assert "/account" in bob.url
+    axe_clean(bob, "account page, password to change")
+    bob.goto("/tokens")
+    assert "/account" in bob.url  # nothing else until bob chooses his own
+    bob.get_by_label("Current password").fill("temporary pass 1")
+    bob.get_by_label("New password", exact=True).fill("bobs own passphrase")
+    bob.get_by_label("Confirm new password").fill("bobs own passphrase")
+    bob.get_by_role("button", name="Change password").click()
+    bob.get_by_text("Password changed").wait_for()
+    bob.goto("/tokens")
+    assert bob.url.endswith("/tokens")
+    bob.context.close()
 
 
 PHONE_PAGES = [

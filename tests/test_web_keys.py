@@ -298,3 +298,33 @@ def test_key_page_has_no_inline_script_or_style(client, member):
     assert not re.search(r"<script(?![^>]*\bsrc=)", page)
     assert "style=" not in page and "<style" not in page
     assert " on" + "click=" not in page
+
+
+def test_the_key_page_searches_sorts_and_pages_other_members_keys(
+    client, member, make_user, make_key
+):
+    from tokenapp import projects
+
+    _, project = member
+    for n in range(52):
+        mate = make_user(f"mate{n:02}")
+        projects.add_member(project, mate, "editor")
+        make_key(project, mate, "export", label=f"laptop {n:02}")
+    first = html(client.get(keys_url(project)))
+    assert 'rel="next"' in first and "laptop 00" in first and "laptop 51" not in first
+    assert "laptop 51" in html(client.get(f"{keys_url(project)}?page=2"))
+    found = html(client.get(f"{keys_url(project)}?q=mate07"))
+    assert "laptop 07" in found and "laptop 08" not in found
+    by_label = html(client.get(f"{keys_url(project)}?sort=label"))
+    assert by_label.index("laptop 00") < by_label.index("laptop 01")
+    for query in ("page=0", "page=99999999999999999999", "sort=evil", "q=%25_"):
+        assert client.get(f"{keys_url(project)}?{query}").status_code == 200
+
+
+def test_a_bad_key_form_says_so_above_the_fields(client, member):
+    _, project = member
+    response = create_key(client, project, "full", label="")
+    page = html(response)
+    assert response.status_code == 422
+    assert "No key was created: correct the fields marked below." in page
+    assert 'aria-invalid="true"' in page

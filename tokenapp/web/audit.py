@@ -4,7 +4,9 @@ Read only: the app has no path that updates or deletes an audit event.
 """
 
 import datetime
+import json
 
+from flask import Response
 from flask import abort
 from flask import render_template
 from flask import request
@@ -13,6 +15,7 @@ from flask_login import current_user
 from flask_login import login_required
 
 from .. import audit
+from ..models import AuditEvent
 from ..models import Project
 from ..query import on_page
 from ..query import query_day
@@ -22,6 +25,7 @@ from . import bp
 from .projects import membership_or_404
 
 PER_PAGE = 50
+EXPORT_MAX = 100_000  # per download; `tokenapp audit export` has no limit
 MAX_PAGE = 100_000  # 5 million events back; further back is `tokenapp audit export`
 TEXT_FILTERS = ("action", "actor", "project")
 LABELS = {
@@ -44,17 +48,50 @@ def audit_log():
 @bp.get("/projects/<slug>/audit")
 @login_required
 def project_audit_log(slug: str):
+    return _page(project=_readable_project(slug))
+
+
+@bp.get("/audit/export.jsonl")
+@login_required
+def export_audit_log():
+    if not current_user.is_admin:
+        abort(403)
+    return _export(project=None)
+
+
+@bp.get("/projects/<slug>/audit/export.jsonl")
+@login_required
+def export_project_audit_log(slug: str):
+    return _export(project=_readable_project(slug))
+
+
+def _readable_project(slug: str) -> Project:
+    """The project whose log the user may read: any for an admin, their own as owner."""
     if current_user.is_admin:
-        project = Project.get_or_none(Project.slug == slug) or abort(404)
-    else:
-        membership = membership_or_404(slug)
-        if membership.role != "owner":
-            abort(403)
-        project = membership.project
-    return _page(project=project)
+        return Project.get_or_none(Project.slug == slug) or abort(404)
+    membership = membership_or_404(slug)
+    if membership.role != "owner":
+        abort(403)
+    return membership.project
 
 
-def _page(project: Project | None):
+def _export(project: Project | None):
+    """The events the page's filters select, oldest first, as JSON lines (a download)."""
+    query, _, _, errors = _filtered(project)
+    if errors:
+        abort(400, " ".join(errors))
+    events = query.order_by(AuditEvent.at, AuditEvent.id).limit(EXPORT_MAX)
+    body = "".join(json.dumps(audit.as_dict(e), separators=(",", ":")) + "\n" for e in events)
+    name = f"tokenapp-audit{'-' + project.slug if project else ''}.jsonl"
+    return Response(
+        body,
+        mimetype="application/jsonl",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _filtered(project: Project | None):
+    """The events the query string's filters select, newest first, with the filters."""
     errors = []
     filters = {name: on_page(errors, LABELS[name], query_text, name) or "" for name in TEXT_FILTERS}
     if project is not None:
@@ -64,8 +101,6 @@ def _page(project: Project | None):
     for name, day in (("since", since), ("until", until)):
         # A day refused stays in its box, to be corrected.
         filters[name] = str(day) if day else request.args.get(name, "").strip()[:100]
-    # An unreadable page number is the first page; one past any real page, the last we serve.
-    page = query_int("page", 1, 1, MAX_PAGE, clamp=True)
     query = audit.search(
         action=filters["action"] or None,
         actor=filters["actor"] or None,
@@ -73,10 +108,22 @@ def _page(project: Project | None):
         since=_start(since),
         until=_start(until + datetime.timedelta(days=1)) if until else None,
     )
-    rows = list(query.offset((page - 1) * PER_PAGE).limit(PER_PAGE + 1))
     shown = {name: value for name, value in filters.items() if value}
     if project is not None:
         shown.pop("project", None)
+    return query, filters, shown, errors
+
+
+def _page(project: Project | None):
+    query, filters, shown, errors = _filtered(project)
+    # An unreadable page number is the first page; one past any real page, the last we serve.
+    page = query_int("page", 1, 1, MAX_PAGE, clamp=True)
+    rows = list(query.offset((page - 1) * PER_PAGE).limit(PER_PAGE + 1))
+    download = (
+        url_for("web.export_project_audit_log", slug=project.slug, **shown)
+        if project
+        else url_for("web.export_audit_log", **shown)
+    )
     return (
         render_template(
             "audit/list.html",
@@ -90,6 +137,7 @@ def _page(project: Project | None):
             older=_page_url(page + 1, shown) if len(rows) > PER_PAGE else None,
             errors=errors,
             clear=url_for(request.endpoint, **request.view_args),
+            download=download,
         ),
         400 if errors else 200,
     )

@@ -25,6 +25,7 @@ from ..models import Project
 from ..models import User
 from . import bp
 from . import once
+from .listing import Listing
 from .projects import membership_or_404
 from .token_forms import ConfirmForm
 from .token_forms import KeyForm
@@ -76,21 +77,43 @@ def _rows(query) -> list[dict]:
     ]
 
 
-def _keys(membership: Membership) -> tuple[list[dict], list[dict], list[dict]]:
-    """The member's own live keys, for an owner every other member's, and the revoked ones."""
-    query = (
+KEY_SORTS = {
+    "member": (User.username, Credential.created_at.desc()),
+    "created": (Credential.created_at.desc(),),
+    "last_used": (Credential.last_used.desc(nulls="last"), Credential.created_at.desc()),
+    "label": (Credential.note, Credential.created_at.desc()),
+}
+KEY_SORT_LABELS = {
+    "member": "member",
+    "created": "newest first",
+    "last_used": "recently used",
+    "label": "label",
+}
+
+
+def _keys(membership: Membership, listing: Listing):
+    """The member's own live keys, for an owner a page of every other member's, the revoked.
+
+    Searched by label (and member) and sorted as the listing says; returns the rows
+    and whether another page of other members' keys follows.
+    """
+    query = listing.search(
         Credential.select(Credential, User)
         .join(User)
-        .where((Credential.project == membership.project.id) & Credential.kind.in_(KINDS))
-        .order_by(User.username, Credential.created_at.desc())
+        .where((Credential.project == membership.project.id) & Credential.kind.in_(KINDS)),
+        Credential.note,
+        User.username,
     )
     if membership.role != "owner":
         query = query.where(Credential.user == current_user.id)
+    order = KEY_SORTS[listing.sort]
     live = query.where(Credential.revoked_at.is_null())
-    own = live.where(Credential.user == current_user.id)
-    others = live.where(Credential.user != current_user.id)
-    revoked = query.where(Credential.revoked_at.is_null(False))
-    return _rows(own), _rows(others), _rows(revoked)
+    own = live.where(Credential.user == current_user.id).order_by(*order)
+    others, more = listing.page_of(live.where(Credential.user != current_user.id), KEY_SORTS)
+    revoked = query.where(Credential.revoked_at.is_null(False)).order_by(
+        Credential.revoked_at.desc()
+    )
+    return _rows(own), _rows(others), _rows(revoked.limit(100)), more
 
 
 def _examples(project: Project, keys: list[dict]) -> dict:
@@ -112,7 +135,8 @@ def _examples(project: Project, keys: list[dict]) -> dict:
 
 
 def _page(membership: Membership, *, form=None, status=200):
-    keys, others, revoked = _keys(membership)
+    listing = Listing.from_request(KEY_SORTS, per_page=50)
+    keys, others, revoked, more = _keys(membership, listing)
     response = render_template(
         "keys/index.html",
         project=membership.project,
@@ -120,6 +144,9 @@ def _page(membership: Membership, *, form=None, status=200):
         keys=keys,
         others=others,
         revoked=revoked,
+        listing=listing,
+        more=more,
+        sorts=KEY_SORT_LABELS,
         form=form or KeyForm(formdata=None),
         confirm_form=ConfirmForm(formdata=None),
         examples=_examples(membership.project, keys),

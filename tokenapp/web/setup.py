@@ -4,15 +4,14 @@ from flask import current_app
 from flask import redirect
 from flask import render_template
 from flask import request
-from flask import session
 from flask import url_for
-from flask_login import login_user
 
 from .. import accounts
 from .. import audit
 from .. import setup_code
 from . import bp
 from .forms import SetupForm
+from .session import sign_in
 
 # Pages that make no sense before the first account exists send people to /setup.
 BEFORE_SETUP = {"web.index", "web.login"}
@@ -64,9 +63,7 @@ def setup():
         except accounts.AccountError as exc:
             form.form_errors.append(str(exc))
         else:
-            session.clear()
-            login_user(user)
-            session.permanent = True
+            sign_in(user)  # the same start of a session as /login
             audit.record("login.success", user, detail={"setup": True})
             return redirect(url_for("web.index"))
     return render_template(
