@@ -70,12 +70,7 @@ TOKEN_SORTS = {
 @login_required
 def list_tokens():
     listing = Listing.from_request(TOKEN_SORTS)
-    mine = listing.search(
-        Credential.select().where(
-            (Credential.user == current_user.id) & (Credential.kind == "pat")
-        ),
-        Credential.note,
-    )
+    mine = listing.search(Credential.tokens_of(current_user.id), Credential.note)
     live, more = listing.page_of(mine.where(Credential.revoked_at.is_null()), TOKEN_SORTS)
     revoked = list(
         mine.where(Credential.revoked_at.is_null(False))
