@@ -196,7 +196,11 @@ def test_auth_request_recipe(deployment, backend, make_project, make_user, make_
     assert ask(**bearer(stranger))[0] == 403  # not a member of acme
     assert ask("POST", **bearer(export))[0] == 403  # export keys read only
     assert len(backend.seen) == reached  # nothing refused reached the backend
-    assert ask("POST", **bearer(pat))[0] == 200  # a PAT's scope decides, not the method
+    # The original method is an operation too (issue 12): a view scope does not create.
+    assert ask("POST", **bearer(pat))[0] == 403
+    assert len(backend.seen) == reached
+    _, writer = make_token(["dashboard"], user=alice)
+    assert ask("POST", **bearer(writer)) == (200, {"user": "alice", "path": "/reports/q1"})
 
 
 def test_the_readme_shows_the_recipe_we_test():
