@@ -28,6 +28,7 @@ DEFAULTS = {
     "TRUSTED_PROXIES": [],
     "WEBHOOK_ALLOWED_NETWORKS": [],  # networks webhooks may reach besides public addresses
     "SCOPES_FILE": None,  # None: the catalogue shipped in the package
+    "FORWARD_RULES": None,  # a TOML file: host + path + method -> project + scope (forward.py)
     "REDIS_URL": None,
     "BCRYPT_ROUNDS": 12,
     "PASSWORD_MIN_LENGTH": 10,
