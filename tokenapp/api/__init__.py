@@ -33,6 +33,7 @@ def _finish(response):
 
 from . import auth  # noqa: E402,F401  (routes register on bp)
 from . import documents  # noqa: E402,F401
+from . import keys  # noqa: E402,F401
 from . import openapi  # noqa: E402,F401
 from . import projects  # noqa: E402,F401
 from . import tokens  # noqa: E402,F401

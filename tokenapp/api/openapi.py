@@ -20,6 +20,7 @@ from . import bp
 from .openapi_params import DOC
 from .openapi_params import EXPLAIN
 from .openapi_params import ITEM
+from .openapi_params import KEY
 from .openapi_params import PROJECT
 from .openapi_params import TOKEN
 from .openapi_params import USERNAME
@@ -76,6 +77,13 @@ OPERATIONS = {
                                errors=(404, 409, *BODY)),
     "api.token_usage": Op("tokens", [TOKEN], schema="TokenUsage", errors=(404,)),
     "api.delete_token": Op("tokens", [TOKEN], status=204, errors=(404,)),
+    "api.list_keys": Op("keys", [PROJECT], schema=array("Key"), errors=(404,)),
+    "api.create_key": Op("keys", [PROJECT], "KeyCreate", 201, "NewKey", (404, *BODY)),
+    "api.get_key": Op("keys", [PROJECT, KEY], schema="Key", errors=(404,)),
+    "api.update_key": Op("keys", [PROJECT, KEY], "KeyUpdate", schema="Key", errors=(404, *BODY)),
+    "api.regenerate_key": Op("keys", [PROJECT, KEY], "KeyRegenerate", schema="NewKey",
+                             errors=(404, *BODY)),
+    "api.delete_key": Op("keys", [PROJECT, KEY], status=204, errors=(404,)),
     "api.list_projects": Op("projects", schema=array("Project")),
     "api.get_project": Op("projects", [PROJECT], schema="Project", errors=(404,)),
     "api.list_members": Op("members", [PROJECT], schema="Members", errors=(404,)),
