@@ -44,7 +44,7 @@ ERROR_TEXT = {
     413: "The body is too large.",
     415: "The body is not application/json.",
     422: "Invalid fields; `errors` names each one.",
-    429: "The credential's rate limit is spent; retry after Retry-After seconds.",
+    429: "A rate limit (the credential's, or an address's) is spent; retry after Retry-After.",
     503: "The database is unreachable.",
 }
 
@@ -62,7 +62,7 @@ class Op:
     status: int = 200
     schema: str | dict | None = None  # a schema name or an inline schema
     errors: tuple[int, ...] = ()
-    public: bool = False  # no credential: no 400/401/403/429, `security: []`
+    public: bool = False  # no credential: `security: []`, only its own errors (no 401/403)
 
 
 OPERATIONS = {
@@ -104,6 +104,8 @@ OPERATIONS = {
     "api.run_flow": Op("flows", [PROJECT, DOC], ANY_BODY, 201, "Document", (404, *BODY)),
     "api.trigger_webhook": Op("flows", [PROJECT, DOC], ANY_BODY, 201, "Document",
                               (404, 409, *BODY)),
+    "api.public_revoke_report": Op("credentials", [], "RevokeReport", 202, "RevokeAnswer",
+                                   (*BODY, 429), public=True),
     "api.openapi": Op("meta", schema={"type": "object"}, public=True),
     "healthz": Op("meta", schema="Health", public=True),
 }  # fmt: skip
@@ -142,7 +144,7 @@ def _responses(endpoint: str, op: Op) -> dict:
     if endpoint in LINKS:
         ok["links"] = LINKS[endpoint]
     answers = {str(op.status): ok}
-    codes = (414, 503) if op.public else sorted({*AUTH, *op.errors, 414})
+    codes = sorted({414, 503, *op.errors} if op.public else {*AUTH, *op.errors, 414})
     for code in codes:
         answers[str(code)] = {"$ref": f"#/components/responses/{code}"}
     return answers

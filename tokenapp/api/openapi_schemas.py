@@ -73,6 +73,25 @@ def key_schemas(grace: dict, rate_limit: dict) -> dict:
             "additionalProperties": False,
             "properties": {"label": text(255), "ip_allowlist": CIDR_LIST, "rate_limit": rate_limit},
         },
+        "RevokeReport": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["credentials"],
+            "properties": {
+                "credentials": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 100,
+                    "items": {"type": "string"},
+                    "description": "Secrets found leaked (tkp_, tke_, tkf_).",
+                }
+            },
+        },
+        "RevokeAnswer": {
+            "type": "object",
+            "required": ["status", "detail"],
+            "properties": {"status": {"const": "accepted"}, "detail": {"type": "string"}},
+        },
         "KeyRegenerate": {
             "type": "object",
             "additionalProperties": False,
