@@ -139,6 +139,7 @@ class Secret(BaseModel):
     hint = CharField(max_length=12)
     created_at = DateTimeField(default=now)
     expires_at = DateTimeField(null=True)  # set when rotated with a grace period
+    ends_grace = BooleanField(default=False)  # its first use ends the others' grace at once
 
 
 class Document(BaseModel):

@@ -21,8 +21,9 @@ from ..validation import read_body
 from ..validation import text
 from . import bp
 from .serializers import key as key_body
-from .tokens import GRACE
 from .tokens import RATE_LIMIT
+from .tokens import ROTATION
+from .tokens import rotation
 
 
 def _manager(slug: str) -> tuple[Principal, Access]:
@@ -112,14 +113,18 @@ def update_key(project: str, key_id: str):
 @bp.post("/projects/<project>/keys/<key_id>/regenerate")
 @any_credential  # access/keys.py decides
 def regenerate_key(project: str, key_id: str):
-    """New secret for the caller's own key; the old one stops at once, or after `grace` days."""
+    """New secret for the caller's own key; the old one stops at once, or after `grace` days.
+
+    With ``"grace_until_first_use": true`` the old secret stops at the new one's
+    first request, `grace` days (default 7) at the latest.
+    """
     principal, access = _manager(project)
     credential = _key(principal, access, key_id)
     own_key(principal, credential)
     may_mint(principal, credential.kind)
-    body = read_body({"grace": GRACE})
+    body = read_body(ROTATION)
     user = User.get_by_id(principal.user_id)
-    secret = lifecycle.regenerate(credential, grace_days=body.get("grace", 0), actor=user)
+    secret = lifecycle.regenerate(credential, **rotation(body), actor=user)
     grace = lifecycle.grace_until(credential.id)
     return jsonify(key_body(credential, user.username, secret, grace))
 

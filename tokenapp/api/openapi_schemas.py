@@ -36,6 +36,12 @@ CIDR_LIST = {
 }
 
 
+FIRST_USE = {
+    "type": "boolean",
+    "description": "The old secret stops at the new one's first request (grace: the ceiling).",
+}
+
+
 def key_schemas(grace: dict, rate_limit: dict) -> dict:
     fields = {
         "id": {"type": "string", "format": "uuid"},
@@ -95,7 +101,7 @@ def key_schemas(grace: dict, rate_limit: dict) -> dict:
         "KeyRegenerate": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {"grace": grace},
+            "properties": {"grace": grace, "grace_until_first_use": FIRST_USE},
         },
     }
 
@@ -177,7 +183,11 @@ def schemas(catalogue: Catalogue, expiration: dict, grace: dict, rate_limit: dic
             "type": "object",
             "additionalProperties": False,
             "required": ["expiration"],
-            "properties": {"expiration": expiration, "grace": grace},
+            "properties": {
+                "expiration": expiration,
+                "grace": grace,
+                "grace_until_first_use": FIRST_USE,
+            },
         },
         **key_schemas(grace, rate_limit),
         "Verify": {
