@@ -9,6 +9,7 @@ from . import accounts
 from . import config
 from . import db
 from . import errors
+from . import metrics
 from . import scopes
 from . import transport
 
@@ -36,6 +37,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     accounts.init_app(app)
     transport.init_app(app)
     _register_blueprints(app)
+    metrics.init_app(app)
     errors.init_app(app)
     _register_commands(app)
     logging.getLogger("tokenapp").setLevel(logging.INFO)

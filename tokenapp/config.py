@@ -47,6 +47,7 @@ DEFAULTS = {
     "WTF_CSRF_TIME_LIMIT": None,
     "WTF_CSRF_SSL_STRICT": True,  # over HTTPS a form POST needs our own Referer (transport.py)
     "PUBLIC_REVOKE_PER_MINUTE": 10,  # public revocation reports per client address
+    "METRICS_TOKEN": None,  # a bearer token that may read /metrics from anywhere
     "USAGE_COUNTS": True,  # hourly request counts per credential (last_used is always kept)
     "USAGE_FLUSH_SECONDS": 30,
     "PUBLIC_URL": None,  # None: curl examples use $TOKENAPP_URL (or a loopback address)

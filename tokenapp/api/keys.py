@@ -94,7 +94,9 @@ def get_key(project: str, key_id: str):
     return jsonify(key_body(credential, _usernames([credential])[credential.user_id], None, grace))
 
 
-@bp.patch("/projects/<project>/keys/<key_id>")
+# PUT as well (as for members): the path also matches /<collection>/<doc_id>, whose PUT
+# every OPTIONS answer advertises; here it is the same partial update as PATCH.
+@bp.route("/projects/<project>/keys/<key_id>", methods=["PUT", "PATCH"])
 @any_credential  # access/keys.py decides
 def update_key(project: str, key_id: str):
     """Change the label, IP allowlist or rate limit of the caller's own key."""
