@@ -136,3 +136,47 @@ def test_across_two_workers_the_secret_stops_at_once_and_the_throttle_is_shared(
         # Each request a new connection: both workers answer some, and none lets it in.
         assert [status("/api/v1/auth/verify", bearer(pat)) for _ in range(10)] == [401] * 10
         assert [post(["x"]) for _ in range(6)] == [202] * 5 + [429]
+
+
+@pytest.fixture
+def app_overrides():
+    # The receiver listens on loopback, which webhooks may not reach by default.
+    return {"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8"}
+
+
+def test_the_owner_s_webhook_hears_of_it_once(client, runner, make_user, make_token):
+    from test_notices import Receiver
+
+    receiver = Receiver()
+    try:
+        alice = make_user("alice")
+        alice.webhook_url = receiver.url
+        alice.save()
+        token, pat = make_token(user=alice, note="ci deploy")
+        report(client, [pat])
+        result = runner.invoke(args=["notify-expiring"])
+        assert result.exit_code == 0, result.output
+        assert runner.invoke(args=["notify-expiring"]).exit_code == 0  # not twice
+        assert receiver.bodies == [
+            {
+                "event": "credential.revoked",
+                "reason": "public report",
+                "user": "alice",
+                "credential": {
+                    "id": str(token.id),
+                    "kind": "pat",
+                    "note": "ci deploy",
+                    "revoked_at": receiver.bodies[0]["credential"]["revoked_at"],
+                },
+            }
+        ]
+        assert pat not in json.dumps(receiver.bodies)
+        receiver.status = 500  # a failed delivery is retried on the next run
+        _, other = make_token(user=alice)
+        report(client, [other])
+        assert runner.invoke(args=["notify-expiring"]).exit_code == 1
+        receiver.status = 204
+        assert runner.invoke(args=["notify-expiring"]).exit_code == 0
+        assert len(receiver.bodies) == 3
+    finally:
+        receiver.close()

@@ -11,10 +11,13 @@ so every worker and node shares one count without Redis.
 
 import datetime
 import hashlib
+import logging
 
 from flask import current_app
 
+from . import delivery
 from . import lifecycle
+from . import notices
 from .clock import now
 from .db import Prepared
 from .db import counter_transaction
@@ -24,6 +27,9 @@ from .models import AddressWindow
 from .models import Credential
 from .models import RevocationNotice
 from .models import Secret
+from .models import User
+
+log = logging.getLogger("tokenapp.notices")  # counted as webhook failures by /metrics
 
 ACTOR = "public report"
 WINDOW = datetime.timedelta(minutes=1)
@@ -100,6 +106,60 @@ def pending_notices(user_id: int) -> list[RevocationNotice]:
         .where((RevocationNotice.user == user_id) & (RevocationNotice.reported_at > since))
         .order_by(RevocationNotice.reported_at.desc())
     )
+
+
+def notify_revoked() -> notices.Outcome:
+    """Send each undelivered report notice to its owner's webhook (`notify-expiring` runs it).
+
+    A notice is claimed by setting delivered_at where it is still NULL (one node wins);
+    a failed POST sets it back, so the next run retries.
+    """
+    delivered = failed = 0
+    waiting = (
+        RevocationNotice.select(RevocationNotice, Credential, User)
+        .join(Credential)
+        .switch(RevocationNotice)
+        .join(User)
+        .where(RevocationNotice.delivered_at.is_null() & User.webhook_url.is_null(False))
+    )
+    for notice in waiting:
+        claimed = (
+            RevocationNotice.update(delivered_at=now())
+            .where((RevocationNotice.id == notice.id) & RevocationNotice.delivered_at.is_null())
+            .execute()
+        )
+        if not claimed:
+            continue
+        try:
+            delivery.post_json(notice.user.webhook_url, _payload(notice))
+        except Exception as exc:  # noqa: BLE001  (one receiver stops nobody)
+            log.warning(
+                "revocation notice for credential %s not delivered (retried next run): %s",
+                notice.credential_id,
+                type(exc).__name__,
+            )
+            RevocationNotice.update(delivered_at=None).where(
+                RevocationNotice.id == notice.id
+            ).execute()
+            failed += 1
+            continue
+        delivered += 1
+    return notices.Outcome(delivered, failed)
+
+
+def _payload(notice: RevocationNotice) -> dict:
+    credential = notice.credential
+    return {
+        "event": "credential.revoked",
+        "reason": ACTOR,
+        "user": notice.user.username,
+        "credential": {
+            "id": str(credential.id),
+            "kind": credential.kind,
+            "note": credential.note,
+            "revoked_at": notice.reported_at.isoformat(timespec="seconds") + "Z",
+        },
+    }
 
 
 def _digest(secret: str) -> str:
