@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 export TOKENAPP_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test lint format dist dist-test clean chromium nginx axe fuzz fuzz-ci bench stress wrk
+.PHONY: run test lint format dist dist-test clean chromium nginx caddy axe fuzz fuzz-ci bench stress wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,15 @@ nginx:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null) \
 		|| echo "nginx could not be installed: the nginx tests will be skipped"; }
 
-test: $(TEST_STAMP) chromium nginx axe
+# The forward-auth tests run deploy/Caddyfile.forward-auth in a real Caddy (Debian's caddy),
+# admin endpoint off, HOME and data under a temporary folder.
+caddy:
+	@command -v caddy >/dev/null 2>&1 || { \
+		echo "Installing Debian's caddy for the forward-auth tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy >/dev/null) \
+		|| echo "caddy could not be installed: the Caddy tests will be skipped"; }
+
+test: $(TEST_STAMP) chromium nginx caddy axe
 	$(BIN)/pytest -p no:cacheprovider
 	@if [ -n "$$TOKENAPP_TEST_DATABASE_URL" ]; then \
 		echo "== the whole suite again on PostgreSQL"; \

@@ -55,7 +55,7 @@ def _rows(user_id: int, count: int, created: datetime.datetime):
         cid = uuid.UUID(int=high | int.from_bytes(os.urandom(10), "big"), version=4).hex
         yield (
             (cid, "pat", user_id, None, "filler", scopes, created, None, None, None, None, None),
-            (cid, sha(secret.encode()).hexdigest(), None, secret[:8], created, None),
+            (cid, sha(secret.encode()).hexdigest(), None, secret[:8], created, None, False),
         )
 
 
@@ -82,6 +82,7 @@ SECRET_FIELDS = [
     Secret.hint,
     Secret.created_at,
     Secret.expires_at,
+    Secret.ends_grace,
 ]
 
 

@@ -9,6 +9,7 @@ from . import accounts
 from . import config
 from . import db
 from . import errors
+from . import metrics
 from . import scopes
 from . import transport
 
@@ -31,10 +32,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     config.load(app, overrides)
     _load_scopes(app)
+    _load_forward_rules(app)
     db.init_app(app)
     accounts.init_app(app)
     transport.init_app(app)
     _register_blueprints(app)
+    metrics.init_app(app)
     errors.init_app(app)
     _register_commands(app)
     logging.getLogger("tokenapp").setLevel(logging.INFO)
@@ -49,6 +52,17 @@ def _load_scopes(app: Flask) -> None:
             f"{exc}. Fix the file or unset TOKENAPP_SCOPES_FILE."
         ) from None
     app.extensions["tokenapp.scopes"] = catalogue
+
+
+def _load_forward_rules(app: Flask) -> None:
+    from . import forward
+
+    try:
+        forward.init_app(app)
+    except forward.RulesError as exc:
+        raise config.ImproperlyConfigured(
+            f"{exc}. Fix the file or unset TOKENAPP_FORWARD_RULES."
+        ) from None
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -15,6 +15,7 @@ from flask import current_app
 from peewee import JOIN
 
 from . import credentials
+from . import lifecycle
 from .clock import now
 from .db import Prepared
 from .errors import Problem
@@ -121,7 +122,10 @@ def authenticate(request: Request) -> Principal:
         or not credentials.same(row["digest"], parsed.digest)
     ):
         raise unauthorized("The credential is unknown or has been revoked.")
-    return _principal(row)
+    principal = _principal(row)
+    if row["ends_grace"]:  # the first use of a secret regenerated "until first use"
+        lifecycle.end_grace(principal.credential_id, parsed.digest)
+    return principal
 
 
 def _lookup_query(digest):
@@ -131,6 +135,7 @@ def _lookup_query(digest):
         Secret.select(
             Secret.digest,
             Secret.expires_at.alias("secret_expires_at"),
+            Secret.ends_grace,
             Credential.id,
             Credential.kind,
             Credential.scopes,

@@ -28,6 +28,7 @@ DEFAULTS = {
     "TRUSTED_PROXIES": [],
     "WEBHOOK_ALLOWED_NETWORKS": [],  # networks webhooks may reach besides public addresses
     "SCOPES_FILE": None,  # None: the catalogue shipped in the package
+    "FORWARD_RULES": None,  # a TOML file: host + path + method -> project + scope (forward.py)
     "REDIS_URL": None,
     "BCRYPT_ROUNDS": 12,
     "PASSWORD_MIN_LENGTH": 10,
@@ -45,6 +46,8 @@ DEFAULTS = {
     "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     "WTF_CSRF_TIME_LIMIT": None,
     "WTF_CSRF_SSL_STRICT": True,  # over HTTPS a form POST needs our own Referer (transport.py)
+    "PUBLIC_REVOKE_PER_MINUTE": 10,  # public revocation reports per client address
+    "METRICS_TOKEN": None,  # a bearer token that may read /metrics from anywhere
     "USAGE_COUNTS": True,  # hourly request counts per credential (last_used is always kept)
     "USAGE_FLUSH_SECONDS": 30,
     "PUBLIC_URL": None,  # None: curl examples use $TOKENAPP_URL (or a loopback address)

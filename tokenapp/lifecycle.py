@@ -110,10 +110,13 @@ def regenerate(
     *,
     expires_at: datetime.datetime | None | bool = False,
     grace_days: int = 0,
+    until_first_use: bool = False,
     actor: User | None = None,
 ) -> str:
     """New secret; the old ones stop at once, or after grace_days (Stripe's roll).
 
+    `until_first_use`: they stop sooner, at the new secret's first request
+    (``end_grace``, called by auth), with grace_days as the ceiling.
     `expires_at` False keeps the credential's expiry; None removes it.
     """
     with database.atomic():
@@ -130,20 +133,57 @@ def regenerate(
             )
             .execute()
         )
+        # A secret waiting for its first use is an old secret now: its use ends nothing.
+        Secret.update(ends_grace=False).where(
+            (Secret.credential == credential.id) & Secret.ends_grace
+        ).execute()
         if expires_at is not False:
             credential.expires_at = expires_at
             credential.save(only=[Credential.expires_at])
             # A new expiry re-arms the 7- and 1-day notices (tokenapp.notices).
             ExpiryNotice.delete().where(ExpiryNotice.credential == credential.id).execute()
-        secret = _add_secret(credential)
+        secret = _add_secret(credential, ends_grace=until_first_use and grace_days > 0)
         audit.record(
             "credential.regenerate",
             actor or credential.user_id,
             project=_project_slug(credential),
             target=str(credential.id),
-            detail={"grace_days": grace_days},
+            detail={
+                "grace_days": grace_days,
+                **({"until_first_use": True} if until_first_use else {}),
+            },
         )
     return secret
+
+
+def end_grace(credential_id: uuid.UUID, digest: str) -> None:
+    """The first request of a secret regenerated "until first use": every other secret
+    of its credential stops now. In the database, so every worker and node sees it
+    on its next lookup; the guarded UPDATE makes one of racing first uses do it."""
+    moment = now()
+    with database.atomic():
+        claimed = (
+            Secret.update(ends_grace=False)
+            .where((Secret.digest == digest) & Secret.ends_grace)
+            .execute()
+        )
+        if not claimed:
+            return
+        (
+            Secret.update(expires_at=moment)
+            .where(
+                (Secret.credential == credential_id)
+                & (Secret.digest != digest)
+                & (Secret.expires_at.is_null() | (Secret.expires_at > moment))
+            )
+            .execute()
+        )
+        audit.record(
+            "credential.grace_end",
+            None,
+            target=str(credential_id),
+            actor_name="first use of the new secret",
+        )
 
 
 def revoke(
@@ -197,10 +237,11 @@ def grace_until(credential_id: uuid.UUID) -> datetime.datetime | None:
     return row[0] if row else None
 
 
-def _add_secret(credential: Credential) -> str:
+def _add_secret(credential: Credential, *, ends_grace: bool = False) -> str:
     secret = credentials.mint(credential.kind)
     Secret.create(
         credential=credential.id,
+        ends_grace=ends_grace,
         digest=credentials.digest(secret),
         clear=secret if credential.kind == "export" else None,
         hint=credentials.hint(secret),

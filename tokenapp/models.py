@@ -139,6 +139,7 @@ class Secret(BaseModel):
     hint = CharField(max_length=12)
     created_at = DateTimeField(default=now)
     expires_at = DateTimeField(null=True)  # set when rotated with a grace period
+    ends_grace = BooleanField(default=False)  # its first use ends the others' grace at once
 
 
 class Document(BaseModel):
@@ -221,3 +222,25 @@ class RateWindow(BaseModel):
 
     class Meta:
         indexes = ((("credential", "window_start"), True),)
+
+
+class AddressWindow(BaseModel):
+    """Requests of one client address in one minute (public revocation's throttle)."""
+
+    id = AutoField()
+    address = CharField(max_length=45)
+    window_start = DateTimeField()
+    count = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("address", "window_start"), True),)
+
+
+class RevocationNotice(BaseModel):
+    """A public report stopped a credential: shown to its owner, and sent on the webhook."""
+
+    id = AutoField()
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    credential = ForeignKeyField(Credential, on_delete="CASCADE")
+    reported_at = DateTimeField(default=now, index=True)
+    delivered_at = DateTimeField(null=True)

@@ -4,6 +4,7 @@ import contextvars
 import logging
 import re
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import parse_qsl
 from urllib.parse import unquote
 from urllib.parse import urlencode
@@ -12,6 +13,7 @@ from flask import Flask
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
+from . import metrics
 from .credentials import PATTERN
 from .db import database
 
@@ -220,6 +222,7 @@ def serve(app: Flask, *, bind: str, workers: int, certfile=None, keyfile=None, t
     # No pooled connection may cross the fork into the workers.
     database.close_all()
     redact_every_record()
+    metrics.multiprocess(Path(app.instance_path) / "metrics")
     server = Server(
         app,
         {

@@ -100,6 +100,12 @@ def whole_number(low: int, high: int, *, nullable: bool = False) -> Checker:
     return check
 
 
+def boolean(value):
+    if not isinstance(value, bool):
+        raise ValueError("Must be true or false.")
+    return value
+
+
 def text(low: int, high: int) -> Checker:
     def check(value):
         if not isinstance(value, str):

@@ -50,6 +50,8 @@ REFUSALS = {
     "limits": "a token's limits only tighten",
     "expiry": "a token cannot outlast the token that makes it",
     "address": "the credential's allowed networks",
+    "rules": "/auth/check: no rule of TOKENAPP_FORWARD_RULES covers the request",
+    "original": "/auth/check: X-Original-* and X-Forwarded-* name different requests",
 }
 ANY_ROLE = "owner"  # no project named: the role does not narrow, scopes still do
 ONE_DAY = datetime.timedelta(days=1)

@@ -12,7 +12,7 @@ from ..auth import authenticate
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Routes a client reads without a credential.
-PUBLIC = {"api.openapi", "api.docs"}
+PUBLIC = {"api.openapi", "api.docs", "api.public_revoke_report"}
 
 
 @bp.before_request
@@ -33,6 +33,8 @@ def _finish(response):
 
 from . import auth  # noqa: E402,F401  (routes register on bp)
 from . import documents  # noqa: E402,F401
+from . import keys  # noqa: E402,F401
 from . import openapi  # noqa: E402,F401
 from . import projects  # noqa: E402,F401
+from . import revoke  # noqa: E402,F401
 from . import tokens  # noqa: E402,F401

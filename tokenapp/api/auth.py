@@ -13,6 +13,8 @@ from ..access import explain
 from ..access import visible_projects
 from ..auth import Principal
 from ..errors import invalid
+from ..forward import original_request
+from ..forward import rule_for
 from ..models import expires_soon
 from ..scopes import InvalidScope
 from . import bp
@@ -57,18 +59,25 @@ def verify():
 def check():
     """204 when the original request may go through; else 401 or 403.
 
-    For nginx ``auth_request`` and Traefik/Caddy forward auth: `scope` names
-    the entities, the original method (X-Original-Method, X-Forwarded-Method)
-    the operation; ``access.check`` decides. Answers with X-Auth-User.
+    For nginx ``auth_request``, Caddy ``forward_auth`` and Traefik ``forwardAuth``:
+    `scope` names the entities, the original method (X-Original-Method,
+    X-Forwarded-Method) the operation; ``access.check`` decides. With neither
+    `project` nor `scope` in the query, the rules file picks them from the
+    original request's host, path and method (forward.py). Answers with
+    X-Auth-User and the credential.
     """
     principal: Principal = g.principal
-    scope = request.args.get("scope")
+    original = original_request()  # also refuses two different URIs or hosts
+    slug, scope = request.args.get("project"), request.args.get("scope")
+    rule = rule_for(original) if slug is None and scope is None else None
+    if rule is not None:
+        slug, scope = rule.project, rule.scope
     if scope is not None:
         try:
             catalogue().validate(scope)
         except InvalidScope as exc:
             raise invalid([{"field": "scope", "message": str(exc)}]) from None
-    access_check(principal, scope, request.args.get("project") or principal.project_slug)
+    access_check(principal, scope, slug or principal.project_slug)
     response = make_response("", 204)
     response.headers["X-Auth-User"] = principal.username
     response.headers["X-Auth-Credential"] = str(principal.credential_id)

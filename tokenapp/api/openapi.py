@@ -20,6 +20,7 @@ from . import bp
 from .openapi_params import DOC
 from .openapi_params import EXPLAIN
 from .openapi_params import ITEM
+from .openapi_params import KEY
 from .openapi_params import PROJECT
 from .openapi_params import TOKEN
 from .openapi_params import USERNAME
@@ -43,7 +44,7 @@ ERROR_TEXT = {
     413: "The body is too large.",
     415: "The body is not application/json.",
     422: "Invalid fields; `errors` names each one.",
-    429: "The credential's rate limit is spent; retry after Retry-After seconds.",
+    429: "A rate limit (the credential's, or an address's) is spent; retry after Retry-After.",
     503: "The database is unreachable.",
 }
 
@@ -61,7 +62,7 @@ class Op:
     status: int = 200
     schema: str | dict | None = None  # a schema name or an inline schema
     errors: tuple[int, ...] = ()
-    public: bool = False  # no credential: no 400/401/403/429, `security: []`
+    public: bool = False  # no credential: `security: []`, only its own errors (no 401/403)
 
 
 OPERATIONS = {
@@ -76,6 +77,13 @@ OPERATIONS = {
                                errors=(404, 409, *BODY)),
     "api.token_usage": Op("tokens", [TOKEN], schema="TokenUsage", errors=(404,)),
     "api.delete_token": Op("tokens", [TOKEN], status=204, errors=(404,)),
+    "api.list_keys": Op("keys", [PROJECT], schema=array("Key"), errors=(404,)),
+    "api.create_key": Op("keys", [PROJECT], "KeyCreate", 201, "NewKey", (404, *BODY)),
+    "api.get_key": Op("keys", [PROJECT, KEY], schema="Key", errors=(404,)),
+    "api.update_key": Op("keys", [PROJECT, KEY], "KeyUpdate", schema="Key", errors=(404, *BODY)),
+    "api.regenerate_key": Op("keys", [PROJECT, KEY], "KeyRegenerate", schema="NewKey",
+                             errors=(404, *BODY)),
+    "api.delete_key": Op("keys", [PROJECT, KEY], status=204, errors=(404,)),
     "api.list_projects": Op("projects", schema=array("Project")),
     "api.get_project": Op("projects", [PROJECT], schema="Project", errors=(404,)),
     "api.list_members": Op("members", [PROJECT], schema="Members", errors=(404,)),
@@ -96,6 +104,8 @@ OPERATIONS = {
     "api.run_flow": Op("flows", [PROJECT, DOC], ANY_BODY, 201, "Document", (404, *BODY)),
     "api.trigger_webhook": Op("flows", [PROJECT, DOC], ANY_BODY, 201, "Document",
                               (404, 409, *BODY)),
+    "api.public_revoke_report": Op("credentials", [], "RevokeReport", 202, "RevokeAnswer",
+                                   (*BODY, 429), public=True),
     "api.openapi": Op("meta", schema={"type": "object"}, public=True),
     "healthz": Op("meta", schema="Health", public=True),
 }  # fmt: skip
@@ -134,7 +144,7 @@ def _responses(endpoint: str, op: Op) -> dict:
     if endpoint in LINKS:
         ok["links"] = LINKS[endpoint]
     answers = {str(op.status): ok}
-    codes = (414, 503) if op.public else sorted({*AUTH, *op.errors, 414})
+    codes = sorted({414, 503, *op.errors} if op.public else {*AUTH, *op.errors, 414})
     for code in codes:
         answers[str(code)] = {"$ref": f"#/components/responses/{code}"}
     return answers

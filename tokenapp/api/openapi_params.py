@@ -29,6 +29,7 @@ USERNAME = path(
     {"type": "string", "pattern": f"^{accounts.USERNAME.pattern.replace('a-z', 'A-Za-z')}$"},
 )
 DOC = path("doc_id", "The document's id.", {"type": "string", "format": "uuid"})
+KEY = path("key_id", "The project key's id.", {"type": "string", "format": "uuid"})
 
 
 def collection() -> dict:

@@ -36,6 +36,76 @@ CIDR_LIST = {
 }
 
 
+FIRST_USE = {
+    "type": "boolean",
+    "description": "The old secret stops at the new one's first request (grace: the ceiling).",
+}
+
+
+def key_schemas(grace: dict, rate_limit: dict) -> dict:
+    fields = {
+        "id": {"type": "string", "format": "uuid"},
+        "kind": {"enum": ["export", "full"]},
+        "label": {"type": "string"},
+        "user": {"type": "string", "description": "The member the key acts as."},
+        "created_at": TIME,
+        "last_used": TIME,
+        "state": {"type": "string"},
+        "previous_secret_expires_at": TIME,
+        "ip_allowlist": {"type": ["array", "null"], "items": {"type": "string"}},
+        "rate_limit": {"type": ["integer", "null"]},
+    }
+    return {
+        "Key": {"type": "object", "required": list(fields), "properties": fields},
+        "NewKey": {
+            "allOf": [ref("Key")],
+            "type": "object",
+            "required": ["key"],
+            "properties": {"key": {"type": "string", "description": "Shown only here."}},
+        },
+        "KeyCreate": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["kind", "label"],
+            "properties": {
+                "kind": {"enum": ["export", "full"]},
+                "label": text(255),
+                "ip_allowlist": CIDR_LIST,
+                "rate_limit": rate_limit,
+            },
+        },
+        "KeyUpdate": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"label": text(255), "ip_allowlist": CIDR_LIST, "rate_limit": rate_limit},
+        },
+        "RevokeReport": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["credentials"],
+            "properties": {
+                "credentials": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 100,
+                    "items": {"type": "string"},
+                    "description": "Secrets found leaked (tkp_, tke_, tkf_).",
+                }
+            },
+        },
+        "RevokeAnswer": {
+            "type": "object",
+            "required": ["status", "detail"],
+            "properties": {"status": {"const": "accepted"}, "detail": {"type": "string"}},
+        },
+        "KeyRegenerate": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"grace": grace, "grace_until_first_use": FIRST_USE},
+        },
+    }
+
+
 def schemas(catalogue: Catalogue, expiration: dict, grace: dict, rate_limit: dict) -> dict:
     scopes = {
         "type": "array",
@@ -113,8 +183,13 @@ def schemas(catalogue: Catalogue, expiration: dict, grace: dict, rate_limit: dic
             "type": "object",
             "additionalProperties": False,
             "required": ["expiration"],
-            "properties": {"expiration": expiration, "grace": grace},
+            "properties": {
+                "expiration": expiration,
+                "grace": grace,
+                "grace_until_first_use": FIRST_USE,
+            },
         },
+        **key_schemas(grace, rate_limit),
         "Verify": {
             "type": "object",
             "required": ["user", "credential", "project"],

@@ -31,6 +31,24 @@ def token(credential: Credential, secret: str | None = None, grace_until=None) -
     return body
 
 
+def key(credential: Credential, username: str, secret: str | None = None, grace_until=None) -> dict:
+    body = {
+        "id": str(credential.id),
+        "kind": credential.kind,
+        "label": credential.note,
+        "user": username,
+        "created_at": timestamp(credential.created_at),
+        "last_used": timestamp(credential.last_used),
+        "state": credential.state,
+        "previous_secret_expires_at": timestamp(grace_until),
+        "ip_allowlist": credential.ip_allowlist,
+        "rate_limit": credential.rate_limit,
+    }
+    if secret is not None:
+        body["key"] = secret
+    return body
+
+
 def document(doc: Document, creator: str | None = None) -> dict:
     body = dict(doc.body)
     body.update(

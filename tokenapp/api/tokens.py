@@ -22,6 +22,7 @@ from ..auth import Principal
 from ..errors import invalid
 from ..models import Credential
 from ..models import User
+from ..validation import boolean
 from ..validation import cidr_list
 from ..validation import read_body
 from ..validation import scope_list
@@ -35,6 +36,14 @@ EXPIRATION = whole_number(*astuple(fields.EXPIRATION_DAYS), nullable=True)
 GRACE = whole_number(*astuple(fields.GRACE_DAYS))
 RATE_LIMIT = whole_number(*astuple(fields.RATE_LIMIT), nullable=True)
 NOTE = text(*astuple(fields.NOTE))
+ROTATION = {"grace": GRACE, "grace_until_first_use": boolean}
+
+
+def rotation(body: dict) -> dict:
+    """regenerate()'s grace arguments from a body read with ROTATION."""
+    first_use = body.get("grace_until_first_use", False)
+    default = fields.GRACE_DAYS.high if first_use else 0
+    return {"grace_days": body.get("grace", default), "until_first_use": first_use}
 
 
 def _within_policy(days: int | None) -> None:
@@ -111,16 +120,17 @@ def update_token(token_id: str):
 @bp.post("/personal-access-tokens/<token_id>/regenerate")
 @require("update", TOKENS)
 def regenerate_token(token_id: str):
-    """New secret and expiry; the old secret stops at once, or after `grace` days."""
+    """New secret and expiry; the old secret stops at once, or after `grace` days.
+
+    With ``"grace_until_first_use": true`` the old secret stops at the new one's
+    first request, `grace` days (default 7) at the latest.
+    """
     credential, principal = g.token, g.principal
-    body = read_body({"expiration": EXPIRATION, "grace": GRACE}, required=("expiration",))
+    body = read_body(ROTATION | {"expiration": EXPIRATION}, required=("expiration",))
     _within_policy(body["expiration"])
     expires_at = access.grantable(principal, {}, lifecycle.expiry(body["expiration"]))
     secret = lifecycle.regenerate(
-        credential,
-        expires_at=expires_at,
-        grace_days=body.get("grace", 0),
-        actor=_user(principal),
+        credential, expires_at=expires_at, **rotation(body), actor=_user(principal)
     )
     return jsonify(token(credential, secret, grace_until=lifecycle.grace_until(credential.id)))
 

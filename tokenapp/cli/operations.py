@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 
 from .. import audit
 from .. import notices
+from .. import public_revoke
 from ..models import AuditEvent
 from . import database
 from . import say
@@ -35,7 +36,8 @@ def audit_export(since, slug):
 @click.command("notify-expiring")
 @with_appcontext
 def notify_expiring_command():
-    """Send webhook notices for tokens expiring within 7 days and 1 day (once each).
+    """Send webhook notices for tokens expiring within 7 days and 1 day (once each),
+    and for credentials a public report revoked.
 
     Run it from cron or a systemd timer, e.g. hourly; several nodes may run it at once.
 
@@ -45,7 +47,9 @@ def notify_expiring_command():
     Example: tokenapp notify-expiring
     """
     with database():
-        outcome = notices.notify_expiring()
+        expiring = notices.notify_expiring()
+        reported = public_revoke.notify_revoked()  # credentials a public report revoked
+    outcome = notices.Outcome(*(a + b for a, b in zip(expiring, reported, strict=True)))
     if outcome.failed:
         say(
             f"Sent {outcome.delivered} expiry notice(s); {outcome.failed} failed "

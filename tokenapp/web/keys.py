@@ -31,6 +31,7 @@ from .token_forms import ConfirmForm
 from .token_forms import KeyForm
 from .token_forms import LimitsForm
 from .token_forms import RegenerateKeyForm
+from .token_forms import rotation
 
 KINDS = ("export", "full")
 EXAMPLE_COLLECTION = "dashboards"
@@ -214,8 +215,8 @@ def regenerate_key(slug: str, key_id: str):
         return redirect(f"{here}#regenerate", 303)
     if not once.claim(form.once.data, f"key:{credential.id}"):
         return once.already_done("web.key_detail", slug=slug, key_id=credential.id)
-    grace = (form.grace.data or 0) if credential.kind == "full" else 0
-    secret = lifecycle.regenerate(credential, grace_days=grace, actor=current_user)
+    grace = rotation(form) if credential.kind == "full" else {}
+    secret = lifecycle.regenerate(credential, **grace, actor=current_user)
     if credential.kind == "export":
         flash(
             f"Export key “{credential.note}” regenerated; the old secret no longer works.",

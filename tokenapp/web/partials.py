@@ -8,6 +8,7 @@ from peewee import JOIN
 
 from .. import charts
 from .. import notices
+from .. import public_revoke
 from .. import urls
 from .. import usage
 from ..models import Credential
@@ -53,6 +54,14 @@ def in_words(detail) -> str:
             value = "none"
         parts.append(f"{name.replace('_', ' ')}: {value}")
     return " · ".join(parts)
+
+
+@bp.app_template_global()
+def revoked_notices() -> list:
+    """The signed-in user's credentials a public report stopped in the last 30 days."""
+    if not current_user.is_authenticated:
+        return []
+    return public_revoke.pending_notices(current_user.id)
 
 
 @bp.app_template_global()

@@ -80,9 +80,24 @@ def grace_field() -> IntegerField:
     )
 
 
+def first_use_field() -> BooleanField:
+    return BooleanField(
+        "Stop the old secret as soon as the new one is first used",
+        description="The grace days are then the longest it waits (7 when left at 0).",
+    )
+
+
+def rotation(form) -> dict:
+    """regenerate()'s grace arguments from a regenerate form (as the API's)."""
+    first_use = bool(form.until_first_use.data)
+    grace = form.grace.data or (MAX_GRACE_DAYS if first_use else 0)
+    return {"grace_days": grace, "until_first_use": first_use}
+
+
 class RegenerateKeyForm(FlaskForm):
     once = OnceField()
     grace = grace_field()
+    until_first_use = first_use_field()
 
 
 class LimitsForm(FlaskForm):
@@ -274,3 +289,4 @@ def token_form(catalogue: Catalogue, *, with_expiry: bool, **kwargs) -> FlaskFor
 class RegenerateTokenForm(ExpiryMixin, FlaskForm):
     once = OnceField()
     grace = grace_field()
+    until_first_use = first_use_field()

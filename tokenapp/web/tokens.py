@@ -26,6 +26,7 @@ from .listing import Listing
 from .token_forms import ConfirmForm
 from .token_forms import LimitsForm
 from .token_forms import RegenerateTokenForm
+from .token_forms import rotation
 from .token_forms import token_form
 
 
@@ -173,7 +174,7 @@ def regenerate_token(token_id: str):
     secret = lifecycle.regenerate(
         credential,
         expires_at=lifecycle.expiry(form.expiration_days()),
-        grace_days=form.grace.data or 0,
+        **rotation(form),
         actor=current_user,
     )
     page = render_template(

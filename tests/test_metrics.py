@@ -1,0 +1,109 @@
+"""/metrics (issue 15): Prometheus text, parsed by prometheus_client's own parser."""
+
+import pytest
+from conftest import bearer
+from deploy_support import TOKENAPP
+from deploy_support import Server
+from deploy_support import clean_env
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def samples(text: str) -> dict:
+    """{(name, frozenset(labels)): value} of every sample."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(found: dict, name: str, **labels) -> float:
+    return found.get((name, frozenset(labels.items())), 0.0)
+
+
+def scrape(client, **kwargs) -> dict:
+    response = client.get("/metrics", **kwargs)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.headers["Content-Type"].startswith("text/plain")
+    return samples(response.get_data(as_text=True))
+
+
+def test_counts_by_group_and_outcome_and_live_credentials(client, make_user, make_token):
+    alice = make_user("alice")
+    _, pat = make_token(["dashboard"], user=alice)
+    make_token(["dashboard"], user=alice)
+    before = scrape(client)
+    for _ in range(3):
+        assert client.get("/api/v1/auth/verify", headers=bearer(pat)).status_code == 200
+    assert client.get("/api/v1/auth/verify").status_code == 401
+    assert client.get("/api/v1/personal-access-tokens", headers=bearer(pat)).status_code == 200
+    after = scrape(client)
+
+    def delta(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("tokenapp_requests_total", group="auth", outcome="2xx") == 3
+    assert delta("tokenapp_requests_total", group="auth", outcome="401") == 1
+    assert delta("tokenapp_requests_total", group="tokens", outcome="2xx") == 1
+    assert delta("tokenapp_auth_seconds_count", route="verify") == 4
+    assert value(after, "tokenapp_live_credentials", kind="pat") == 2
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "alice" not in text and pat not in text and pat[:12] not in text
+
+
+def test_rate_limit_refusals_are_counted(client, make_token):
+    token, pat = make_token(["dashboard"])
+    client.patch(
+        f"/api/v1/personal-access-tokens/{token.id}", json={"rate_limit": 1}, headers=bearer(pat)
+    )
+    before = scrape(client)
+    statuses = [
+        client.get("/api/v1/auth/verify", headers=bearer(pat)).status_code for _ in range(3)
+    ]
+    assert 429 in statuses
+    after = scrape(client)
+    refused = statuses.count(429)
+    name = "tokenapp_rate_limited_total"
+    assert value(after, name, group="auth") - value(before, name, group="auth") == refused
+
+
+@pytest.fixture
+def app_overrides():
+    return {"METRICS_TOKEN": "a-metrics-token-for-tests"}
+
+
+def test_only_loopback_or_the_metrics_token(client):
+    remote = {"environ_base": {"REMOTE_ADDR": "192.0.2.7"}}
+    assert client.get("/metrics", **remote).status_code == 403
+    assert client.get("/metrics", headers=bearer("wrong"), **remote).status_code == 403
+    assert (
+        client.get("/metrics", headers=bearer("a-metrics-token-for-tests"), **remote).status_code
+        == 200
+    )
+    # Through a proxy on the same machine that tokenapp does not trust: not loopback.
+    assert client.get("/metrics", headers={"X-Forwarded-For": "192.0.2.7"}).status_code == 403
+    assert client.get("/metrics").status_code == 200
+
+
+@pytest.mark.server
+def test_counters_add_up_across_two_workers(tmp_path, database_url, make_user, make_token):
+    _, pat = make_token(["dashboard"], user=make_user("alice"))
+    env = clean_env(TOKENAPP_INSTANCE_PATH=str(tmp_path / "i"), TOKENAPP_DATABASE_URL=database_url)
+    with Server(
+        [TOKENAPP, "serve", "--workers", "2"], env=env, cwd=tmp_path, log=tmp_path / "log"
+    ) as server:
+        for _ in range(40):
+            status, headers, _ = server.request("GET", "/api/v1/auth/verify", headers=bearer(pat))
+            assert status == 200
+        for _ in range(7):
+            assert server.request("GET", "/api/v1/auth/verify")[0] == 401
+        # Several scrapes: whichever worker answers, the sums are the same.
+        for _ in range(4):
+            status, _, body = server.request("GET", "/metrics")
+            assert status == 200
+            found = samples(body.decode())
+            assert value(found, "tokenapp_requests_total", group="auth", outcome="2xx") == 40
+            assert value(found, "tokenapp_requests_total", group="auth", outcome="401") == 7
+            assert value(found, "tokenapp_auth_seconds_count", route="verify") == 47
+        files = {p.name.split("_")[-1] for p in (tmp_path / "i" / "metrics").glob("*.db")}
+        assert len(files) == 2, files  # both workers wrote their share

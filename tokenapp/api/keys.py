@@ -1,0 +1,141 @@
+"""Project keys through the API (issue 15); access/keys.py decides who may do what."""
+
+from flask import g
+from flask import jsonify
+
+from .. import lifecycle
+from ..access import Access
+from ..access import any_credential
+from ..access import project_for
+from ..access.keys import KINDS
+from ..access.keys import key_manager
+from ..access.keys import key_of
+from ..access.keys import may_mint
+from ..access.keys import own_key
+from ..auth import Principal
+from ..models import Credential
+from ..models import User
+from ..validation import cidr_list
+from ..validation import one_of
+from ..validation import read_body
+from ..validation import text
+from . import bp
+from .serializers import key as key_body
+from .tokens import RATE_LIMIT
+from .tokens import ROTATION
+from .tokens import rotation
+
+
+def _manager(slug: str) -> tuple[Principal, Access]:
+    principal: Principal = g.principal
+    key_manager(principal)
+    return principal, project_for(principal, slug)
+
+
+def _key(principal: Principal, access: Access, key_id: str) -> Credential:
+    return key_of(principal, access.project.id, access.role, key_id)
+
+
+def _usernames(rows) -> dict[int, str]:
+    ids = {row.user_id for row in rows}
+    return dict(User.select(User.id, User.username).where(User.id.in_(ids)).tuples()) if ids else {}
+
+
+@bp.get("/projects/<project>/keys")
+@any_credential  # access/keys.py decides
+def list_keys(project: str):
+    """The caller's live keys in the project; for an owner, every member's. Never a secret."""
+    principal, access = _manager(project)
+    rows = Credential.select().where(
+        (Credential.project == access.project.id)
+        & Credential.kind.in_(KINDS)
+        & Credential.revoked_at.is_null()
+    )
+    if access.role != "owner":
+        rows = rows.where(Credential.user == principal.user_id)
+    rows = list(rows.order_by(Credential.created_at.desc(), Credential.id))
+    names = _usernames(rows)
+    return jsonify([key_body(row, names[row.user_id]) for row in rows])
+
+
+@bp.post("/projects/<project>/keys")
+@any_credential  # access/keys.py decides
+def create_key(project: str):
+    """Create a key of the caller's; the response is the only time a full key's secret is shown."""
+    principal, access = _manager(project)
+    body = read_body(
+        {
+            "kind": one_of(KINDS),
+            "label": text(1, 255),
+            "ip_allowlist": cidr_list,
+            "rate_limit": RATE_LIMIT,
+        },
+        required=("kind", "label"),
+    )
+    may_mint(principal, body["kind"])
+    user = User.get_by_id(principal.user_id)
+    credential, secret = lifecycle.issue(
+        body["kind"],
+        user,
+        body["label"],
+        project=access.project,
+        ip_allowlist=body.get("ip_allowlist"),
+        rate_limit=body.get("rate_limit"),
+    )
+    return jsonify(key_body(credential, user.username, secret)), 201
+
+
+@bp.get("/projects/<project>/keys/<key_id>")
+@any_credential  # access/keys.py decides
+def get_key(project: str, key_id: str):
+    principal, access = _manager(project)
+    credential = _key(principal, access, key_id)
+    grace = lifecycle.grace_until(credential.id)
+    return jsonify(key_body(credential, _usernames([credential])[credential.user_id], None, grace))
+
+
+# PUT as well (as for members): the path also matches /<collection>/<doc_id>, whose PUT
+# every OPTIONS answer advertises; here it is the same partial update as PATCH.
+@bp.route("/projects/<project>/keys/<key_id>", methods=["PUT", "PATCH"])
+@any_credential  # access/keys.py decides
+def update_key(project: str, key_id: str):
+    """Change the label, IP allowlist or rate limit of the caller's own key."""
+    principal, access = _manager(project)
+    credential = _key(principal, access, key_id)
+    own_key(principal, credential)
+    body = read_body({"label": text(1, 255), "ip_allowlist": cidr_list, "rate_limit": RATE_LIMIT})
+    if "label" in body:
+        body["note"] = body.pop("label")
+    user = User.get_by_id(principal.user_id)
+    lifecycle.update(credential, actor=user, **body)
+    grace = lifecycle.grace_until(credential.id)
+    return jsonify(key_body(credential, user.username, None, grace))
+
+
+@bp.post("/projects/<project>/keys/<key_id>/regenerate")
+@any_credential  # access/keys.py decides
+def regenerate_key(project: str, key_id: str):
+    """New secret for the caller's own key; the old one stops at once, or after `grace` days.
+
+    With ``"grace_until_first_use": true`` the old secret stops at the new one's
+    first request, `grace` days (default 7) at the latest.
+    """
+    principal, access = _manager(project)
+    credential = _key(principal, access, key_id)
+    own_key(principal, credential)
+    may_mint(principal, credential.kind)
+    body = read_body(ROTATION)
+    user = User.get_by_id(principal.user_id)
+    secret = lifecycle.regenerate(credential, **rotation(body), actor=user)
+    grace = lifecycle.grace_until(credential.id)
+    return jsonify(key_body(credential, user.username, secret, grace))
+
+
+@bp.delete("/projects/<project>/keys/<key_id>")
+@any_credential  # access/keys.py decides
+def delete_key(project: str, key_id: str):
+    """Revoke the key at once (the caller's own, or any for an owner); audited."""
+    principal, access = _manager(project)
+    credential = _key(principal, access, key_id)
+    lifecycle.revoke(credential, actor=User.get_by_id(principal.user_id))
+    return "", 204

@@ -1,0 +1,163 @@
+"""Forward auth: the original request a proxy asks `/auth/check` about.
+
+nginx `auth_request` names it in X-Original-Method / X-Original-URI (the
+recipe sets them); Caddy `forward_auth` and Traefik `forwardAuth` in
+X-Forwarded-Method / -Uri / -Host. These headers are not identity (the
+credential is; the client address comes from transport's trusted proxies):
+they only say which request the answer is about, and whoever sends them only
+learns whether their own credential could make that request. So they are read
+from any caller, but a client can add the other family behind a proxy that
+sets one (nginx passes unknown headers on, Caddy copies them): every method
+named must pass (the caller checks each), and two different URIs or hosts are
+refused rather than one chosen.
+
+The optional rules file (TOKENAPP_FORWARD_RULES, TOML, data like the scope
+catalogue) maps host + path prefix + method to project + scope, so one check
+location protects many services. First match wins; no match is refused.
+"""
+
+import posixpath
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+from urllib.parse import urlsplit
+
+from flask import Flask
+from flask import current_app
+from flask import request
+
+from .access.rules import METHOD_HEADERS
+from .access.rules import refuse
+
+URI_HEADERS = ("X-Original-URI", "X-Forwarded-Uri")
+HOST_HEADERS = ("X-Original-Host", "X-Forwarded-Host")
+ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class RulesError(ValueError):
+    """The rules file cannot be used; the message says where."""
+
+
+@dataclass(frozen=True)
+class Original:
+    methods: tuple[str, ...]  # every method a proxy named (upper case); empty: none named
+    path: str | None  # percent-decoded, dot segments resolved, no query
+    host: str | None  # lower case, no port
+
+
+@dataclass(frozen=True)
+class Rule:
+    project: str
+    scope: str | None
+    path: str = "/"
+    host: str | None = None
+    methods: frozenset[str] | None = None
+
+    def matches(self, original: Original) -> bool:
+        if self.host is not None and original.host != self.host:
+            return False
+        if self.methods is not None and not set(original.methods or ("GET",)) <= self.methods:
+            return False
+        return original.path is not None and _under(original.path, self.path)
+
+
+def original_request() -> Original:
+    """The request the proxy asks about, from whichever headers it sent."""
+    methods = tuple(
+        dict.fromkeys(
+            request.headers[h].strip().upper()[:16] for h in METHOD_HEADERS if h in request.headers
+        )
+    )
+    uri = _one(URI_HEADERS)
+    host = _one(HOST_HEADERS)
+    return Original(
+        methods=methods,
+        path=_normal_path(uri) if uri is not None else None,
+        host=host.lower().rsplit(":", 1)[0].strip("[]") if host else None,
+    )
+
+
+def rule_for(original: Original) -> Rule | None:
+    """The first rule of TOKENAPP_FORWARD_RULES matching the request; None when none is set."""
+    rules = current_app.extensions.get("tokenapp.forward_rules")
+    if rules is None:
+        return None
+    for rule in rules:
+        if rule.matches(original):
+            return rule
+    raise refuse("rules", "No forward-auth rule covers this host, path and method.")
+
+
+def init_app(app: Flask) -> None:
+    path = app.config.get("FORWARD_RULES")
+    app.extensions["tokenapp.forward_rules"] = load(path) if path else None
+
+
+def load(path: str | Path) -> tuple[Rule, ...]:
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RulesError(f"{path}: {exc}") from None
+    rows = data.get("rule")
+    if not isinstance(rows, list) or not rows or set(data) - {"rule"}:
+        raise RulesError(f"{path}: expected one or more [[rule]] tables and nothing else")
+    return tuple(_rule(row, f"{path}: rule {n}") for n, row in enumerate(rows, 1))
+
+
+def _rule(row: dict, where: str) -> Rule:
+    unknown = set(row) - {"host", "path", "methods", "project", "scope"}
+    if unknown:
+        raise RulesError(f"{where}: unknown keys {sorted(unknown)}")
+    project, scope, path = row.get("project"), row.get("scope"), row.get("path", "/")
+    if not isinstance(project, str) or not project:
+        raise RulesError(f"{where}: 'project' (a project slug) is required")
+    if scope is not None and not isinstance(scope, str):
+        raise RulesError(f"{where}: 'scope' must be a scope string")
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise RulesError(f"{where}: 'path' must be a prefix starting with /")
+    host = row.get("host")
+    if host is not None and (not isinstance(host, str) or not host):
+        raise RulesError(f"{where}: 'host' must be a host name")
+    methods = row.get("methods")
+    if methods is not None:
+        if (
+            not isinstance(methods, list)
+            or not methods
+            or not all(isinstance(m, str) for m in methods)
+        ):
+            raise RulesError(f"{where}: 'methods' must be a list of method names")
+        methods = frozenset(m.upper() for m in methods)
+        if methods - METHODS:
+            raise RulesError(f"{where}: unknown methods {sorted(methods - METHODS)}")
+    return Rule(project, scope, _normal_path(path), host.lower() if host else None, methods)
+
+
+def _one(headers: tuple[str, ...]) -> str | None:
+    values = {request.headers[h].strip() for h in headers if request.headers.get(h, "").strip()}
+    if len(values) > 1:
+        # 403, not 400: nginx turns any other answer of auth_request into a 500.
+        raise refuse(
+            "original",
+            f"{' and '.join(headers)} disagree: the proxy must send one of them.",
+            title="Conflicting original request",
+        )
+    return values.pop() if values else None
+
+
+def _normal_path(uri: str) -> str:
+    """The path a backend will see: the query dropped, %-escapes decoded (%2F too, so
+    that /public%2F..%2Fadmin cannot slip past a prefix), dot segments and // resolved."""
+    raw = uri[:4096].split("?", 1)[0].split("#", 1)[0]
+    if ABSOLUTE.match(raw):  # an absolute URI (a proxy may send one): keep only its path
+        raw = urlsplit(raw).path
+    path = unquote(raw)
+    path = posixpath.normpath("/" + path.replace("\\", "/"))
+    return "/" + path.lstrip("/")
+
+
+def _under(path: str, prefix: str) -> bool:
+    prefix = prefix.rstrip("/")
+    return path == prefix or path.startswith(prefix + "/") or not prefix
