@@ -29,6 +29,9 @@ TABLES = [
     models.ExpiryNotice,
     models.RateWindow,
     models.UserSession,
+    models.TwoFactor,
+    models.RecoveryCode,
+    models.ExternalIdentity,
 ]
 
 

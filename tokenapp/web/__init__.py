@@ -23,6 +23,7 @@ from . import keys  # noqa: E402,F401
 from . import members  # noqa: E402,F401
 from . import partials  # noqa: E402,F401
 from . import projects  # noqa: E402,F401
+from . import security  # noqa: E402,F401
 from . import session  # noqa: E402,F401
 from . import setup  # noqa: E402,F401
 from . import tokens  # noqa: E402,F401

@@ -47,6 +47,12 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired()])
 
 
+class CodeForm(FlaskForm):
+    """A code from the authenticator app, or a recovery code."""
+
+    code = StringField("Code", validators=[DataRequired(), Length(max=40)], filters=[_strip])
+
+
 class PasswordForm(FlaskForm):
     current = PasswordField("Current password", validators=[DataRequired()])
     password = PasswordField("New password", validators=[DataRequired()])

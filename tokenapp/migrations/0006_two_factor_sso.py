@@ -1,0 +1,47 @@
+"""Two-factor sign-in (TOTP and recovery codes) and OpenID Connect identities.
+
+Numbered 0006: 0004 is taken by server-side sessions (branch session) and 0005
+is left to a branch that may still need it.
+"""
+
+from peewee import AutoField
+from peewee import CharField
+from peewee import DateTimeField
+from peewee import ForeignKeyField
+from peewee import IntegerField
+from peewee import Model
+
+
+def up(migrator, db):
+    class Base(Model):
+        class Meta:
+            database = db
+            legacy_table_names = False
+
+    class User(Base):
+        id = AutoField()
+
+    class TwoFactor(Base):
+        user = ForeignKeyField(User, primary_key=True, on_delete="CASCADE")
+        secret = CharField(max_length=64)
+        last_step = IntegerField(default=0)
+        enabled_at = DateTimeField()
+
+    class RecoveryCode(Base):
+        id = AutoField()
+        user = ForeignKeyField(User, on_delete="CASCADE")
+        digest = CharField(max_length=64, unique=True)
+        used_at = DateTimeField(null=True)
+
+    class ExternalIdentity(Base):
+        id = AutoField()
+        user = ForeignKeyField(User, on_delete="CASCADE")
+        issuer = CharField(max_length=255)
+        subject = CharField(max_length=255)
+        created_at = DateTimeField()
+        last_used = DateTimeField(null=True)
+
+        class Meta:
+            indexes = ((("issuer", "subject"), True),)
+
+    db.create_tables([TwoFactor, RecoveryCode, ExternalIdentity])
