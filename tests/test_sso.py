@@ -197,3 +197,14 @@ def test_password_sign_in_can_be_turned_off(client, auth, ctx, make_user):
     response = client.post("/login", data={"username": "alice", "password": PASSWORD})
     assert response.status_code == 403
     assert signed_in_as(client) is None
+
+
+@pytest.mark.parametrize("sso_settings", [{"OIDC_AUTO_CREATE": False}])
+def test_an_existing_user_is_linked_from_the_command_line(app, client, ctx, make_user):
+    make_user("carol.local")
+    result = app.test_cli_runner().invoke(args=["user", "link-sso", "carol.local", "g7h8-carol"])
+    assert result.exit_code == 0, result.output
+    assert sign_in(client, "carol").status_code == 302
+    assert signed_in_as(client) == "carol.local"
+    twice = app.test_cli_runner().invoke(args=["user", "link-sso", "carol.local", "g7h8-carol"])
+    assert twice.exit_code != 0 and "already linked" in twice.output

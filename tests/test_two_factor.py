@@ -197,3 +197,24 @@ def test_turning_off_and_new_recovery_codes_ask_for_a_code(client, auth, make_us
     auth.logout()
     assert auth.login("alice", PASSWORD).headers["Location"] == "/"
     assert AuditEvent.select().where(AuditEvent.action == "2fa.disable").count() == 1
+
+
+def test_reset_2fa_from_the_command_line_lets_a_locked_out_admin_in(
+    app, client, auth, make_user, clock, ctx
+):
+    make_user("root", admin=True)
+    auth.login("root")
+    enrol(client, auth, clock)
+    auth.logout()
+    assert auth.login("root").headers["Location"].endswith("/login/2fa")
+
+    result = app.test_cli_runner().invoke(args=["user", "reset-2fa", "root"])
+    assert result.exit_code == 0, result.output
+    assert "Removed the second factor of root" in result.output
+    assert RecoveryCode.select().count() == 0
+    event = AuditEvent.select().where(AuditEvent.action == "2fa.disable").get()
+    assert event.actor_name.startswith("cli:") and event.target == "root"
+
+    assert auth.login("root").headers["Location"] == "/"
+    again = app.test_cli_runner().invoke(args=["user", "reset-2fa", "root"])
+    assert again.exit_code == 0 and "has no second factor" in again.output

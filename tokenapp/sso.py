@@ -100,7 +100,9 @@ def user_for(claims: dict) -> User:
 
 def link(user: User, claims: dict) -> None:
     """Remember (iss, sub) for an existing user (the CLI links accounts made before SSO)."""
-    ExternalIdentity.create(user=user.id, issuer=claims["iss"], subject=claims["sub"])
+    with database.atomic():
+        ExternalIdentity.create(user=user.id, issuer=claims["iss"], subject=claims["sub"])
+        audit.record("user.sso_link", target=user.username, detail={"issuer": claims["iss"]})
 
 
 def _create(issuer: str, subject: str, claims: dict) -> User:
