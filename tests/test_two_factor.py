@@ -6,25 +6,14 @@ dynamic truncation), checked first against the RFC's own test vectors.
 
 import base64
 import calendar
-import hashlib
-import hmac
 import re
-import struct
 
 import pytest
 from conftest import PASSWORD
+from totp_support import rfc6238
 
 from tokenapp.models import AuditEvent
 from tokenapp.models import RecoveryCode
-
-
-def rfc6238(key: bytes, unix_time: int, digits: int = 6, step: int = 30) -> str:
-    """RFC 6238 section 4 over RFC 4226 section 5.3, with SHA-1."""
-    counter = struct.pack(">Q", unix_time // step)
-    mac = hmac.new(key, counter, hashlib.sha1).digest()
-    offset = mac[-1] & 0x0F
-    number = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
-    return str(number % 10**digits).zfill(digits)
 
 
 @pytest.mark.parametrize(

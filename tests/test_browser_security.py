@@ -1,0 +1,119 @@
+"""Sign-in security in a real browser (issue 14): enrol TOTP, sign in with password and
+code, sign in through single sign-on at a real OpenID Connect provider.
+
+Chromium (Playwright) against `tokenapp serve` (gunicorn, 2 workers) configured
+for panva's oidc-provider (tests/oidc_support.py). Codes come from the RFC 6238
+function in totp_support.py, not from the app's library.
+"""
+
+import base64
+import re
+import time
+
+import oidc_support
+import pytest
+from deploy_support import clean_env
+from test_browser import ARGS
+from test_browser import CHROMIUM
+from test_browser import PASSWORD
+from test_browser import TOKENAPP
+from test_browser import Gunicorn
+from test_browser import pytestmark as browser_marks
+from test_browser import shot
+from totp_support import rfc6238
+
+pytestmark = [
+    *browser_marks,
+    pytest.mark.skipif(oidc_support.available() is not None, reason=oidc_support.available() or ""),
+]
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("browser-security")
+    app = Gunicorn(TOKENAPP, env={}, cwd=folder, log=folder / "server.log")
+    origin = f"http://127.0.0.1:{app.port}"
+    provider = oidc_support.Provider(f"{origin}/login/sso/callback", folder / "provider.log")
+    app.env = clean_env(
+        TOKENAPP_INSTANCE_PATH=str(folder / "instance"),
+        TOKENAPP_OIDC_ISSUER=provider.issuer,
+        TOKENAPP_OIDC_CLIENT_ID=oidc_support.CLIENT_ID,
+        TOKENAPP_OIDC_CLIENT_SECRET=oidc_support.CLIENT_SECRET,
+        TOKENAPP_OIDC_NAME="Example SSO",
+        TOKENAPP_OIDC_AUTO_CREATE="true",
+    )
+    try:
+        with app as running:
+            yield running, provider
+    finally:
+        provider.stop()
+
+
+@pytest.fixture(scope="module")
+def page(servers):
+    from playwright.sync_api import sync_playwright
+
+    server, _ = servers
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = chromium.new_context(base_url=f"http://127.0.0.1:{server.port}")
+        page = context.new_page()
+        page.problems = []
+        page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
+        page.on("pageerror", lambda e: page.problems.append(str(e)))
+        yield page
+        chromium.close()
+
+
+def code(key: str, steps: int = 0) -> str:
+    return rfc6238(base64.b32decode(key), int(time.time()) + 30 * steps)
+
+
+def test_enrol_totp_then_sign_in_with_password_and_code(page, servers):
+    server, _ = servers
+    page.goto("/")
+    page.get_by_label("Setup code").fill(server.setup_code())
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Confirm").fill(PASSWORD)
+    page.get_by_role("button", name="Create the administrator").click()
+
+    page.goto("/account")
+    page.get_by_role("link", name=re.compile("Sign-in security")).click()
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    assert page.locator(".qr svg").count() == 1  # drawn on the page, no outside service
+    key = page.locator("#totp-secret").inner_text()
+    shot(page, "totp-enrol.png")
+    page.get_by_label("Code").fill(code(key))
+    page.get_by_role("button", name="Turn on").click()
+    assert page.locator("#recovery-codes li").count() == 10
+    shot(page, "totp-recovery-codes.png")
+
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Two-factor sign-in").wait_for()
+    page.goto("/account")  # the password alone opened nothing
+    assert "/login" in page.url
+    page.goto("/login")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Code").fill(code(key, steps=1))  # newer than the enrolment's code
+    page.get_by_role("button", name="Verify").click()
+    page.goto("/account")
+    assert page.get_by_text("Signed in as alice").count() == 1
+    page.get_by_role("button", name="Log out").click()
+
+
+def test_sign_in_through_single_sign_on(page):
+    page.goto("/login")
+    page.get_by_role("link", name="Sign in with Example SSO").click()
+    page.wait_for_url(re.compile(r"/$"))  # to the provider, approved, and back
+    page.goto("/account")
+    # The provider's alice is not the local alice: matched by sub, a new account.
+    assert page.get_by_text("Signed in as alice-2").count() == 1
+    shot(page, "sso-signed-in.png")
+    page.get_by_role("button", name="Log out").click()
+    assert page.problems == []
