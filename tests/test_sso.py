@@ -14,9 +14,11 @@ import oidc_support
 import pytest
 import requests
 from conftest import PASSWORD
+from test_two_factor import enrol
 
 from tokenapp.models import AuditEvent
 from tokenapp.models import ExternalIdentity
+from tokenapp.models import Setting
 from tokenapp.models import User
 
 CALLBACK = "http://localhost/login/sso/callback"
@@ -208,3 +210,25 @@ def test_an_existing_user_is_linked_from_the_command_line(app, client, ctx, make
     assert signed_in_as(client) == "carol.local"
     twice = app.test_cli_runner().invoke(args=["user", "link-sso", "carol.local", "g7h8-carol"])
     assert twice.exit_code != 0 and "already linked" in twice.output
+
+
+def test_a_provider_that_did_two_factor_satisfies_the_policy(client, auth, ctx):
+    Setting.create(key="require_2fa", value="everyone")
+    sign_in(client, "bob")  # the provider reports amr otp
+    assert client.get("/tokens").status_code == 200
+    client.post("/logout", data={"csrf_token": auth.csrf("/tokens")})
+    sign_in(client, "alice")  # amr pwd only: sent to enrol here
+    assert client.get("/tokens").headers["Location"].endswith("/account/security")
+
+
+def test_sso_without_provider_two_factor_asks_for_our_code(app, client, auth, ctx, clock):
+    app.config["CLOCK"] = clock
+    sign_in(client, "alice")
+    phone, _ = enrol(client, auth, clock)
+    auth.logout()
+    clock.advance(seconds=30)
+    response = sign_in(client, "alice")
+    assert response.headers["Location"].endswith("/login/2fa")
+    assert signed_in_as(client) is None
+    assert auth.post("/login/2fa", {"code": phone.code()}).status_code == 302
+    assert signed_in_as(client) == "alice"

@@ -58,6 +58,7 @@ DEFAULTS = {
     "OIDC_NAME": None,  # the button says "Sign in with <name>"
     "OIDC_AUTO_CREATE": False,  # make an account for someone the provider vouches for
     "OIDC_ADMIN_GROUP": None,  # members of this `groups` entry are admins
+    "OIDC_TRUST_MFA": False,  # the provider always does two-factor (else its `amr` must say)
     "CLOCK": None,  # tests inject a callable returning naive UTC datetimes
 }
 

@@ -13,10 +13,12 @@ const { default: Provider } = await import(pathToFileURL(path.join(dir, "lib/ind
 
 const people = {
   alice: { sub: "a1b2c3-alice", preferred_username: "alice", name: "Alice", email: "alice@example.test", groups: ["staff"] },
-  bob: { sub: "d4e5f6-bob", preferred_username: "bob.smith", name: "Bob", email: "bob@example.test", groups: ["staff", "tokenapp-admins"] },
+  bob: { amr: ["pwd", "otp"], sub: "d4e5f6-bob", preferred_username: "bob.smith", name: "Bob", email: "bob@example.test", groups: ["staff", "tokenapp-admins"] },
   carol: { sub: "g7h8-carol", preferred_username: "carol", name: "Carol", email: "carol@example.test", groups: [] },
 };
-const bySub = Object.fromEntries(Object.values(people).map((p) => [p.sub, p]));
+const bySub = Object.fromEntries(
+  Object.values(people).map(({ amr, ...claims }) => [claims.sub, claims]),
+);
 
 const provider = new Provider(issuer, {
   clients: [{
@@ -27,7 +29,7 @@ const provider = new Provider(issuer, {
     response_types: ["code"],
     token_endpoint_auth_method: "client_secret_basic",
   }],
-  claims: { openid: ["sub"], profile: ["name", "preferred_username"], email: ["email"], groups: ["groups"] },
+  claims: { openid: ["sub", "amr"], profile: ["name", "preferred_username"], email: ["email"], groups: ["groups"] },
   scopes: ["openid", "profile", "email", "groups"],
   conformIdTokenClaims: false, // claims in the ID token too, as Keycloak sends them
   features: { devInteractions: { enabled: false } },
@@ -42,7 +44,8 @@ async function interaction(req, res) {
   const { prompt, params, session } = details;
   if (prompt.name === "login") {
     const who = people[params.login_hint] || people.alice;
-    return provider.interactionFinished(req, res, { login: { accountId: who.sub } }, { mergeWithLastSubmission: false });
+    const login = { accountId: who.sub, amr: who.amr || ["pwd"] }; // bob's provider did two-factor
+    return provider.interactionFinished(req, res, { login }, { mergeWithLastSubmission: false });
   }
   const grant = details.grantId
     ? await provider.Grant.find(details.grantId)

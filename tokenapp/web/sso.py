@@ -15,8 +15,11 @@ from requests import RequestException
 
 from .. import audit
 from .. import sso
+from .. import twofactor
 from .. import urls
 from . import bp
+from . import pending
+from . import policy
 from .session import safe_next
 from .session import sign_in
 
@@ -74,7 +77,10 @@ def login_sso_callback():
         audit.record("login.sso.failure", detail={"reason": reason[:60]}, actor_name="sso")
         return _refused("The sign-in could not be verified. Start again.")
     next_url = session.pop(NEXT_KEY, None)
+    if not policy.provider_did_mfa(claims) and twofactor.enabled(user):
+        return pending.begin(user, next_url)  # our own second factor, as after a password
     sign_in(user)
+    session[policy.SSO_MFA] = policy.provider_did_mfa(claims)
     audit.record("login.success", user, detail={"via": "sso"})
     return redirect(next_url or url_for("web.index"))
 
