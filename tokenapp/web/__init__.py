@@ -28,4 +28,5 @@ from . import security  # noqa: E402,F401
 from . import session  # noqa: E402,F401
 from . import setup  # noqa: E402,F401
 from . import sso  # noqa: E402,F401
+from . import sudo  # noqa: E402,F401
 from . import tokens  # noqa: E402,F401
