@@ -65,6 +65,9 @@ def page(servers):
         chromium.close()
 
 
+SAVED = {}  # what one test leaves the next: alice's recovery codes
+
+
 def code(key: str, steps: int = 0) -> str:
     return rfc6238(base64.b32decode(key), int(time.time()) + 30 * steps)
 
@@ -87,6 +90,7 @@ def test_enrol_totp_then_sign_in_with_password_and_code(page, servers):
     page.get_by_label("Code").fill(code(key))
     page.get_by_role("button", name="Turn on").click()
     assert page.locator("#recovery-codes li").count() == 10
+    SAVED["recovery"] = page.locator("#recovery-codes li").all_inner_texts()
     shot(page, "totp-recovery-codes.png")
 
     page.get_by_role("button", name="Log out").click()
@@ -117,3 +121,56 @@ def test_sign_in_through_single_sign_on(page):
     shot(page, "sso-signed-in.png")
     page.get_by_role("button", name="Log out").click()
     assert page.problems == []
+
+
+def test_register_a_passkey_then_sign_in_with_it(page, servers):
+    """Chromium's virtual authenticator (DevTools WebAuthn domain) plays the security key.
+
+    At http://localhost: WebAuthn needs a domain name as relying party ID, not 127.0.0.1.
+    """
+    server, _ = servers
+    context = page.context.browser.new_context(base_url=f"http://localhost:{server.port}")
+    tab = context.new_page()
+    cdp = context.new_cdp_session(tab)
+    cdp.send("WebAuthn.enable")
+    cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    tab.goto("/login")
+    tab.get_by_label("Username").fill("alice")
+    tab.get_by_label("Password").fill(PASSWORD)
+    tab.get_by_role("button", name="Log in").click()
+    tab.get_by_label("Code").fill(SAVED["recovery"][0])
+    tab.get_by_role("button", name="Verify").click()
+    tab.goto("/account/security")
+    tab.get_by_label("Name").fill("laptop")
+    tab.get_by_role("button", name="Add a passkey").click()
+    tab.get_by_text("Passkey “laptop” added.").wait_for()
+    assert tab.locator("#passkeys tbody tr").count() == 1
+    shot(tab, "passkey-added.png")
+
+    tab.get_by_role("button", name="Log out").click()
+    tab.get_by_role("button", name="Sign in with a passkey").click()  # passwordless
+    tab.wait_for_url(re.compile(r"localhost:\d+/$"))
+    tab.goto("/account")
+    assert tab.get_by_text("Signed in as alice").count() == 1
+
+    tab.get_by_role("button", name="Log out").click()  # and as the second factor
+    tab.get_by_label("Username").fill("alice")
+    tab.get_by_label("Password").fill(PASSWORD)
+    tab.get_by_role("button", name="Log in").click()
+    tab.get_by_role("button", name="Use a passkey").click()
+    tab.wait_for_url(re.compile(r"localhost:\d+/$"))
+    tab.goto("/account/security")
+    assert "never" not in tab.locator("#passkeys tbody tr").inner_text()
+    context.close()

@@ -31,6 +31,7 @@ TABLES = [
     models.UserSession,
     models.TwoFactor,
     models.RecoveryCode,
+    models.Passkey,
     models.ExternalIdentity,
 ]
 

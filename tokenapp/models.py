@@ -264,6 +264,19 @@ class RecoveryCode(BaseModel):
     used_at = DateTimeField(null=True)
 
 
+class Passkey(BaseModel):
+    """A WebAuthn credential (passkey or security key): its public key and signature counter."""
+
+    id = AutoField()
+    user = ForeignKeyField(User, backref="passkeys", on_delete="CASCADE")
+    credential_id = CharField(max_length=700, unique=True)  # base64url
+    public_key = TextField()  # base64url COSE key
+    sign_count = IntegerField(default=0)
+    name = CharField(max_length=64)
+    created_at = DateTimeField(default=now)
+    last_used = DateTimeField(null=True)
+
+
 class ExternalIdentity(BaseModel):
     """A user as an OpenID Connect provider knows them: (issuer, sub) is stable, email is not."""
 

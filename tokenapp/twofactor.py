@@ -21,6 +21,7 @@ from . import credentials
 from .clock import now
 from .db import database
 from .models import LoginFailure
+from .models import Passkey
 from .models import RecoveryCode
 from .models import TwoFactor
 from .models import User
@@ -68,8 +69,13 @@ def matching_step(secret: str, code: str, *, after: int = 0) -> int | None:
     return None
 
 
-def enabled(user: User) -> bool:
+def has_totp(user: User) -> bool:
     return TwoFactor.select().where(TwoFactor.user == user.id).exists()
+
+
+def enabled(user: User) -> bool:
+    """Any second factor: an authenticator app or a passkey."""
+    return has_totp(user) or Passkey.select().where(Passkey.user == user.id).exists()
 
 
 def enable(user: User, secret: str, code: str) -> list[str] | None:
@@ -85,11 +91,13 @@ def enable(user: User, secret: str, code: str) -> list[str] | None:
     return codes
 
 
-def disable(user: User, *, actor: User | None = None) -> bool:
-    """Remove the user's second factors (the page, or `tokenapp user reset-2fa`)."""
+def disable(user: User, *, actor: User | None = None, passkeys: bool = False) -> bool:
+    """Remove the authenticator app (the page), and the passkeys too (`tokenapp user reset-2fa`)."""
     with database.atomic():
         removed = TwoFactor.delete().where(TwoFactor.user == user.id).execute()
         RecoveryCode.delete().where(RecoveryCode.user == user.id).execute()
+        if passkeys:
+            removed += Passkey.delete().where(Passkey.user == user.id).execute()
         audit.record("2fa.disable", actor or user, target=user.username)
     return bool(removed)
 

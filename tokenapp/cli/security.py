@@ -15,7 +15,7 @@ from .people import user_group
 @user_group.command("reset-2fa")
 @click.argument("username")
 def user_reset_2fa(username):
-    """Remove a user's second factor (authenticator app and recovery codes), audited.
+    """Remove a user's second factors (authenticator app, recovery codes, passkeys), audited.
 
     For someone locked out with neither their app nor a recovery code; they sign
     in with their password alone and can enrol again.
@@ -27,7 +27,7 @@ def user_reset_2fa(username):
         if not twofactor.enabled(user):
             say(f"{user.username} has no second factor.")
             return
-        twofactor.disable(user)
+        twofactor.disable(user, passkeys=True)
     say(f"Removed the second factor of {user.username}.")
 
 

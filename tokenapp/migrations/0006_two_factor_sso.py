@@ -1,4 +1,4 @@
-"""Two-factor sign-in (TOTP and recovery codes) and OpenID Connect identities.
+"""Two-factor sign-in (TOTP, recovery codes, passkeys) and OpenID Connect identities.
 
 Numbered 0006: 0004 is taken by server-side sessions (branch session) and 0005
 is left to a branch that may still need it.
@@ -10,6 +10,7 @@ from peewee import DateTimeField
 from peewee import ForeignKeyField
 from peewee import IntegerField
 from peewee import Model
+from peewee import TextField
 
 
 def up(migrator, db):
@@ -33,6 +34,16 @@ def up(migrator, db):
         digest = CharField(max_length=64, unique=True)
         used_at = DateTimeField(null=True)
 
+    class Passkey(Base):
+        id = AutoField()
+        user = ForeignKeyField(User, on_delete="CASCADE")
+        credential_id = CharField(max_length=700, unique=True)
+        public_key = TextField()
+        sign_count = IntegerField(default=0)
+        name = CharField(max_length=64)
+        created_at = DateTimeField()
+        last_used = DateTimeField(null=True)
+
     class ExternalIdentity(Base):
         id = AutoField()
         user = ForeignKeyField(User, on_delete="CASCADE")
@@ -44,4 +55,4 @@ def up(migrator, db):
         class Meta:
             indexes = ((("issuer", "subject"), True),)
 
-    db.create_tables([TwoFactor, RecoveryCode, ExternalIdentity])
+    db.create_tables([TwoFactor, RecoveryCode, Passkey, ExternalIdentity])

@@ -22,6 +22,7 @@ from . import inventory  # noqa: E402,F401
 from . import keys  # noqa: E402,F401
 from . import members  # noqa: E402,F401
 from . import partials  # noqa: E402,F401
+from . import passkeys  # noqa: E402,F401
 from . import policy  # noqa: E402,F401
 from . import projects  # noqa: E402,F401
 from . import security  # noqa: E402,F401

@@ -9,11 +9,13 @@ from flask_login import current_user
 from flask_login import login_required
 
 from .. import audit
+from .. import passkeys
 from .. import twofactor
 from . import bp
 from . import pending
 from .forms import ActionForm
 from .forms import CodeForm
+from .forms import PasskeyForm
 from .session import sign_in
 
 ENROL_KEY = "_totp_enrol"  # the secret being set up, until its first code confirms it
@@ -24,12 +26,15 @@ def _security_page(form=None, status=200):
     user = current_user._get_current_object()
     secret = session.get(ENROL_KEY)
     enrolment = None
-    if secret and not twofactor.enabled(user):
+    if secret and not twofactor.has_totp(user):
         uri = twofactor.provisioning_uri(secret, user.username)
         enrolment = {"secret": secret, "qr": twofactor.qr_svg(uri)}
     page = render_template(
         "account/security.html",
-        enabled=twofactor.enabled(user),
+        enabled=twofactor.has_totp(user),
+        passkeys=passkeys.of(user),
+        passkey_options=passkeys.registration_options(user) if passkeys.relying_party() else None,
+        passkey_form=PasskeyForm(formdata=None),
         codes_left=twofactor.recovery_codes_left(user),
         enrolment=enrolment,
         form=form or CodeForm(formdata=None),
@@ -59,7 +64,7 @@ def account_security():
 def totp_start():
     if not ActionForm().validate_on_submit():
         return _security_page(status=400)
-    if not twofactor.enabled(current_user):
+    if not twofactor.has_totp(current_user):
         session[ENROL_KEY] = twofactor.new_secret()
     return redirect(url_for("web.account_security"))
 
@@ -70,7 +75,7 @@ def totp_confirm():
     user = current_user._get_current_object()
     form = CodeForm()
     secret = session.get(ENROL_KEY)
-    if not secret or twofactor.enabled(user):
+    if not secret or twofactor.has_totp(user):
         return redirect(url_for("web.account_security"))
     if not form.validate_on_submit():
         return _security_page(form, 400)
@@ -141,4 +146,18 @@ def login_second_factor():
         twofactor.record_failure(user)
         audit.record("login.2fa.failure", user)
         form.code.errors.append(BAD_CODE)
-    return render_template("login_2fa.html", form=form), 200 if not form.errors else 400
+    return second_step_page(user, form, 400 if form.errors else 200)
+
+
+def second_step_page(user, form, status):
+    options = None
+    if passkeys.relying_party() and passkeys.of(user):
+        options = passkeys.authentication_options(user)
+    page = render_template(
+        "login_2fa.html",
+        form=form,
+        totp=twofactor.has_totp(user),
+        passkey_options=options,
+        passkey_form=PasskeyForm(formdata=None),
+    )
+    return page, status

@@ -43,6 +43,8 @@ SENSITIVE = {
     "web.change_webhook": None,
     "web.set_user_active": None,
     "web.set_user_admin": None,
+    "web.passkey_add": None,
+    "web.passkey_remove": None,
 }
 
 
@@ -97,7 +99,7 @@ def _page(user, *, wrong: bool = False):
         "sudo.html",
         action=request.full_path.rstrip("?"),
         kept=kept,
-        with_code=twofactor.enabled(user),
+        with_code=twofactor.has_totp(user),
         wrong=wrong,
     )
     return page, 403, {"Cache-Control": "no-store"}
