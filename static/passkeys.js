@@ -2,6 +2,13 @@
 // WebAuthn for a credential, puts its JSON into the form's "credential" field and submits.
 "use strict";
 
+// The forms are hidden until this script runs: without WebAuthn they could only fail.
+if (window.PublicKeyCredential) {
+  for (const form of document.querySelectorAll("form[data-passkey-create], form[data-passkey-get]")) {
+    form.hidden = false;
+  }
+}
+
 document.addEventListener("submit", async (event) => {
   const form = event.target;
   const create = form.dataset.passkeyCreate;
