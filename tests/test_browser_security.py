@@ -174,3 +174,24 @@ def test_register_a_passkey_then_sign_in_with_it(page, servers):
     tab.goto("/account/security")
     assert "never" not in tab.locator("#passkeys tbody tr").inner_text()
     context.close()
+
+
+def test_end_another_session_and_see_it_end(page, servers):
+    server, _ = servers
+    other = page.context.browser.new_context(base_url=f"http://127.0.0.1:{server.port}")
+    elsewhere = other.new_page()
+    for tab in (page, elsewhere):  # two browsers, both alice-2 through single sign-on
+        tab.goto("/login")
+        tab.get_by_role("link", name="Sign in with Example SSO").click()
+        tab.wait_for_url(re.compile(r"/$"))
+    page.goto("/account/sessions")
+    assert page.locator("#sessions tbody tr").count() == 2
+    assert page.get_by_text("this session").count() == 1
+    shot(page, "sessions.png")
+    page.get_by_role("button", name=re.compile("^End the session from")).click()
+    page.get_by_text("That session has ended.").wait_for()
+    elsewhere.goto("/account")
+    assert "/login" in elsewhere.url  # signed out there, at once
+    page.goto("/account")
+    assert page.get_by_text("Signed in as alice-2").count() == 1
+    other.close()

@@ -27,6 +27,7 @@ from . import policy  # noqa: E402,F401
 from . import projects  # noqa: E402,F401
 from . import security  # noqa: E402,F401
 from . import session  # noqa: E402,F401
+from . import sessions_page  # noqa: E402,F401
 from . import setup  # noqa: E402,F401
 from . import sso  # noqa: E402,F401
 from . import sudo  # noqa: E402,F401

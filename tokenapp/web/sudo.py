@@ -45,6 +45,7 @@ SENSITIVE = {
     "web.set_user_admin": None,
     "web.passkey_add": None,
     "web.passkey_remove": None,
+    "web.admin_end_sessions": None,
 }
 
 
