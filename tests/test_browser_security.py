@@ -20,6 +20,8 @@ from test_browser import TOKENAPP
 from test_browser import Gunicorn
 from test_browser import pytestmark as browser_marks
 from test_browser import shot
+from test_browser_team import AXE
+from test_browser_team import axe_clean
 from totp_support import rfc6238
 
 pytestmark = [
@@ -56,7 +58,10 @@ def page(servers):
     server, _ = servers
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = chromium.new_context(base_url=f"http://127.0.0.1:{server.port}")
+        context = chromium.new_context(
+            base_url=f"http://127.0.0.1:{server.port}",
+            bypass_csp=True,  # to inject axe-core; the pages' CSP is tested in test_web_*
+        )
         page = context.new_page()
         page.problems = []
         page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
@@ -66,6 +71,12 @@ def page(servers):
 
 
 SAVED = {}  # what one test leaves the next: alice's recovery codes
+
+
+def accessible(page, state: str) -> None:
+    """axe-core's WCAG 2.1 A/AA rules on this page state, when `make axe` installed it."""
+    if AXE.exists():
+        axe_clean(page, state)
 
 
 def code(key: str, steps: int = 0) -> str:
@@ -87,10 +98,14 @@ def test_enrol_totp_then_sign_in_with_password_and_code(page, servers):
     assert page.locator(".qr svg").count() == 1  # drawn on the page, no outside service
     key = page.locator("#totp-secret").inner_text()
     shot(page, "totp-enrol.png")
+    accessible(page, "TOTP enrolment")
     page.get_by_label("Code").fill(code(key))
     page.get_by_role("button", name="Turn on").click()
     assert page.locator("#recovery-codes li").count() == 10
     SAVED["recovery"] = page.locator("#recovery-codes li").all_inner_texts()
+    accessible(page, "recovery codes")
+    page.goto("/admin/security")
+    accessible(page, "admin sign-in policy")
     shot(page, "totp-recovery-codes.png")
 
     page.get_by_role("button", name="Log out").click()
@@ -98,6 +113,7 @@ def test_enrol_totp_then_sign_in_with_password_and_code(page, servers):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("heading", name="Two-factor sign-in").wait_for()
+    accessible(page, "second step")
     page.goto("/account")  # the password alone opened nothing
     assert "/login" in page.url
     page.goto("/login")
@@ -113,6 +129,7 @@ def test_enrol_totp_then_sign_in_with_password_and_code(page, servers):
 
 def test_sign_in_through_single_sign_on(page):
     page.goto("/login")
+    accessible(page, "sign-in page with SSO and passkey")
     page.get_by_role("link", name="Sign in with Example SSO").click()
     page.wait_for_url(re.compile(r"/$"))  # to the provider, approved, and back
     page.goto("/account")
@@ -129,7 +146,9 @@ def test_register_a_passkey_then_sign_in_with_it(page, servers):
     At http://localhost: WebAuthn needs a domain name as relying party ID, not 127.0.0.1.
     """
     server, _ = servers
-    context = page.context.browser.new_context(base_url=f"http://localhost:{server.port}")
+    context = page.context.browser.new_context(
+        base_url=f"http://localhost:{server.port}", bypass_csp=True
+    )
     tab = context.new_page()
     cdp = context.new_cdp_session(tab)
     cdp.send("WebAuthn.enable")
@@ -158,6 +177,7 @@ def test_register_a_passkey_then_sign_in_with_it(page, servers):
     tab.get_by_text("Passkey “laptop” added.").wait_for()
     assert tab.locator("#passkeys tbody tr").count() == 1
     shot(tab, "passkey-added.png")
+    accessible(tab, "security page with a passkey")
 
     tab.get_by_role("button", name="Log out").click()
     tab.get_by_role("button", name="Sign in with a passkey").click()  # passwordless
@@ -188,6 +208,7 @@ def test_end_another_session_and_see_it_end(page, servers):
     assert page.locator("#sessions tbody tr").count() == 2
     assert page.get_by_text("this session").count() == 1
     shot(page, "sessions.png")
+    accessible(page, "sessions")
     page.get_by_role("button", name=re.compile("^End the session from")).click()
     page.get_by_text("That session has ended.").wait_for()
     elsewhere.goto("/account")
