@@ -30,3 +30,13 @@ def test_the_second_step_passkey_needs_a_pending_password(client, auth, make_use
     make_user("alice")
     response = auth.post("/login/2fa/passkey", {"credential": "{}"}, form_page="/login")
     assert response.status_code == 302 and response.headers["Location"].endswith("/login")
+
+
+def test_forged_passkey_answers_are_throttled_per_address(client, auth, make_user, ctx):
+    make_user("alice")
+    forged = json.dumps({"id": "AAAA", "rawId": "AAAA", "type": "public-key"})
+    for _ in range(5):
+        response = auth.post("/login/passkey", {"credential": forged}, form_page="/login")
+        assert response.status_code == 302
+    response = auth.post("/login/passkey", {"credential": forged}, form_page="/login")
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0

@@ -232,3 +232,10 @@ def test_sso_without_provider_two_factor_asks_for_our_code(app, client, auth, ct
     assert signed_in_as(client) is None
     assert auth.post("/login/2fa", {"code": phone.code()}).status_code == 302
     assert signed_in_as(client) == "alice"
+
+
+def test_failed_callbacks_are_throttled_per_address(client, ctx):
+    for n in range(5):
+        assert client.get(f"/login/sso/callback?code=x&state=forged{n}").status_code == 400
+    response = client.get("/login/sso/callback?code=x&state=forged")
+    assert response.status_code == 429 and "Retry-After" in response.headers

@@ -3,12 +3,14 @@
 from flask import abort
 from flask import flash
 from flask import redirect
+from flask import request
 from flask import url_for
 from flask_login import current_user
 from flask_login import login_required
 
 from .. import audit
 from .. import passkeys
+from .. import throttle
 from .. import twofactor
 from . import bp
 from . import pending
@@ -16,8 +18,8 @@ from .forms import ActionForm
 from .forms import CodeForm
 from .forms import PasskeyForm
 from .security import second_step_page
-from .security import throttled
 from .session import sign_in
+from .session import throttled
 
 
 @bp.app_template_global()
@@ -87,9 +89,15 @@ def login_passkey():
     form = PasskeyForm()
     if not passkeys.relying_party() or not form.validate_on_submit():
         abort(400)
+    # Failures count per address like password ones (a signature cannot be guessed,
+    # but a flood of forged answers still costs a verification each).
+    attempt = throttle.attempt("(passkey)", request.remote_addr)
+    if wait := throttle.retry_after(attempt):
+        return throttled(wait)
     try:
         user = passkeys.authenticate(form.credential.data, None)
     except passkeys.PasskeyError as exc:
+        throttle.record_failure(attempt)
         audit.record("login.failure", actor_name="passkey", detail={"reason": "passkey"})
         flash(str(exc), "error")
         return redirect(url_for("web.login"))

@@ -17,6 +17,7 @@ from .forms import ActionForm
 from .forms import CodeForm
 from .forms import PasskeyForm
 from .session import sign_in
+from .session import throttled
 
 ENROL_KEY = "_totp_enrol"  # the secret being set up, until its first code confirms it
 BAD_CODE = "That code is not valid. Codes work once; wait for the next one."
@@ -41,11 +42,6 @@ def _security_page(form=None, status=200):
         action=ActionForm(formdata=None),
     )
     return page, status, {"Cache-Control": "no-store"}
-
-
-def throttled(wait: int):
-    page = render_template("throttled.html", retry_after=wait)
-    return page, 429, {"Retry-After": str(wait)}
 
 
 def _codes_page(codes: list[str]):

@@ -15,6 +15,7 @@ from requests import RequestException
 
 from .. import audit
 from .. import sso
+from .. import throttle
 from .. import twofactor
 from .. import urls
 from . import bp
@@ -22,6 +23,7 @@ from . import pending
 from . import policy
 from .session import safe_next
 from .session import sign_in
+from .session import throttled
 
 log = logging.getLogger(__name__)
 NEXT_KEY = "_sso_next"
@@ -53,6 +55,9 @@ def login_sso_callback():
     client = sso.client()
     if client is None:
         abort(404)
+    attempt = throttle.attempt("(sso)", request.remote_addr)
+    if wait := throttle.retry_after(attempt):
+        return throttled(wait)
     if request.args.get("error"):
         audit.record("login.sso.failure", detail={"reason": "provider"}, actor_name="sso")
         return _refused("The provider did not sign you in.")
@@ -68,12 +73,14 @@ def login_sso_callback():
             claims = {**extra, **claims}
         user = sso.user_for(claims)
     except sso.SignInRefused as exc:
+        throttle.record_failure(attempt)
         audit.record("login.sso.failure", detail={"reason": "refused"}, actor_name="sso")
         return _refused(str(exc), 403)
     except (AuthlibBaseError, JoseError, RequestException, ValueError, KeyError) as exc:
         # The exception's class only: its text may quote a code or a token.
         reason = type(exc).__name__
         log.warning("single sign-on refused: %s", reason)
+        throttle.record_failure(attempt)
         audit.record("login.sso.failure", detail={"reason": reason[:60]}, actor_name="sso")
         return _refused("The sign-in could not be verified. Start again.")
     next_url = session.pop(NEXT_KEY, None)
