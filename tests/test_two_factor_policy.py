@@ -62,3 +62,28 @@ def test_an_unknown_policy_is_refused(client, auth, make_user, ctx):
     auth.login("root")
     assert auth.post("/admin/security", {"require": "nobody?"}).status_code == 200
     assert not AuditEvent.select().where(AuditEvent.action == "policy.2fa").exists()
+
+
+def test_a_temporary_password_and_the_policy_do_not_send_each_other_away(
+    client, auth, make_user, clock, ctx
+):
+    from conftest import PASSWORD
+
+    from tokenapp import accounts
+
+    make_user("root", admin=True)
+    bob = make_user("bob")
+    auth.login("root")
+    set_policy(auth, "everyone")
+    auth.post("/logout", {}, form_page="/account/security")
+    accounts.set_password(bob, "temporary password 1", must_change=True)
+    auth.login("bob", "temporary password 1")
+    assert client.get("/tokens").headers["Location"].endswith("/account#password-heading")
+    assert client.get("/account").status_code == 200  # no loop: the password page opens
+    changed = auth.post(
+        "/account/password",
+        {"current": "temporary password 1", "password": PASSWORD, "confirm": PASSWORD},
+        form_page="/account",
+    )
+    assert changed.status_code in (302, 303)
+    assert client.get("/tokens").headers["Location"].endswith("/account/security")

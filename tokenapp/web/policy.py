@@ -32,8 +32,12 @@ CHOICES = [
 ]
 SSO_MFA = "_mfa_by_sso"  # in the session: this sign-in's provider did two-factor
 MFA_METHODS = {"mfa", "otp", "hwk"}  # RFC 8176 amr values that mean a second factor
-# Pages a user who must enrol can still open.
+# Pages a user who must enrol can still open: the account page and its password change
+# too, which a temporary password (account.py) sends them to first; else each sends
+# the other away, forever.
 OPEN = {
+    "web.account",
+    "web.change_password",
     "web.account_security",
     "web.totp_start",
     "web.totp_confirm",
