@@ -1,7 +1,7 @@
 """Two-factor sign-in (TOTP, recovery codes, passkeys) and OpenID Connect identities.
 
-Numbered 0006: 0004 is taken by server-side sessions (branch session) and 0005
-is left to a branch that may still need it.
+Numbered 0009, after main's 0004-0008 (sessions, temporary passwords, public
+revocation, first-use rotation), so that it runs after every migration on main.
 """
 
 from peewee import AutoField
