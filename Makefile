@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 export TOKENAPP_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test lint format dist dist-test clean chromium nginx caddy axe fuzz fuzz-ci bench stress wrk
+.PHONY: run test lint format dist dist-test clean chromium nginx caddy axe oidc-provider fuzz fuzz-ci bench stress wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,7 +56,16 @@ caddy:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy >/dev/null) \
 		|| echo "caddy could not be installed: the Caddy tests will be skipped"; }
 
-test: $(TEST_STAMP) chromium nginx caddy axe
+# The single sign-on tests run panva's oidc-provider (OpenID certified) under Node, installed
+# in .venv/node-oidc: never globally, and apart from axe's .venv/node, so that neither npm
+# install prunes the other. Without npm those tests are skipped.
+OIDC_PROVIDER := $(VENV)/node-oidc/node_modules/oidc-provider/package.json
+oidc-provider: $(OIDC_PROVIDER)
+$(OIDC_PROVIDER):
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: the SSO tests will be skipped"; exit 0; }; \
+		npm install --silent --no-audit --no-fund --prefix $(VENV)/node-oidc oidc-provider@8.8.1
+
+test: $(TEST_STAMP) chromium nginx caddy axe oidc-provider
 	$(BIN)/pytest -p no:cacheprovider
 	@if [ -n "$$TOKENAPP_TEST_DATABASE_URL" ]; then \
 		echo "== the whole suite again on PostgreSQL"; \

@@ -29,6 +29,10 @@ TABLES = [
     models.ExpiryNotice,
     models.RateWindow,
     models.UserSession,
+    models.TwoFactor,
+    models.RecoveryCode,
+    models.Passkey,
+    models.ExternalIdentity,
 ]
 
 

@@ -11,6 +11,7 @@ from . import db
 from . import errors
 from . import metrics
 from . import scopes
+from . import sso
 from . import transport
 
 PACKAGE = Path(__file__).parent
@@ -35,6 +36,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     _load_forward_rules(app)
     db.init_app(app)
     accounts.init_app(app)
+    sso.init_app(app)
     transport.init_app(app)
     _register_blueprints(app)
     metrics.init_app(app)

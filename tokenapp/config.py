@@ -51,6 +51,15 @@ DEFAULTS = {
     "USAGE_COUNTS": True,  # hourly request counts per credential (last_used is always kept)
     "USAGE_FLUSH_SECONDS": 30,
     "PUBLIC_URL": None,  # None: curl examples use $TOKENAPP_URL (or a loopback address)
+    "SUDO_SECONDS": 10 * 60,  # a dangerous change asks again after this since sign-in (sudo.py)
+    "PASSWORD_LOGIN": True,  # false: sign in only through single sign-on (the CLI still resets)
+    "OIDC_ISSUER": None,  # with _CLIENT_ID and _CLIENT_SECRET: single sign-on (sso.py)
+    "OIDC_CLIENT_ID": None,
+    "OIDC_CLIENT_SECRET": None,
+    "OIDC_NAME": None,  # the button says "Sign in with <name>"
+    "OIDC_AUTO_CREATE": False,  # make an account for someone the provider vouches for
+    "OIDC_ADMIN_GROUP": None,  # members of this `groups` entry are admins
+    "OIDC_TRUST_MFA": False,  # the provider always does two-factor (else its `amr` must say)
     "CLOCK": None,  # tests inject a callable returning naive UTC datetimes
 }
 

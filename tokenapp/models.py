@@ -244,3 +244,48 @@ class RevocationNotice(BaseModel):
     credential = ForeignKeyField(Credential, on_delete="CASCADE")
     reported_at = DateTimeField(default=now, index=True)
     delivered_at = DateTimeField(null=True)
+
+
+class TwoFactor(BaseModel):
+    """A user's authenticator app (TOTP, RFC 6238): its secret and the last time-step used."""
+
+    user = ForeignKeyField(User, primary_key=True, backref="two_factor", on_delete="CASCADE")
+    secret = CharField(max_length=64)  # base32; needed in clear to compute codes
+    last_step = IntegerField(default=0)  # a code of this step or older is refused (no replay)
+    enabled_at = DateTimeField(default=now)
+
+
+class RecoveryCode(BaseModel):
+    """A single-use recovery code, kept as its SHA-256."""
+
+    id = AutoField()
+    user = ForeignKeyField(User, backref="recovery_codes", on_delete="CASCADE")
+    digest = CharField(max_length=64, unique=True)
+    used_at = DateTimeField(null=True)
+
+
+class Passkey(BaseModel):
+    """A WebAuthn credential (passkey or security key): its public key and signature counter."""
+
+    id = AutoField()
+    user = ForeignKeyField(User, backref="passkeys", on_delete="CASCADE")
+    credential_id = CharField(max_length=700, unique=True)  # base64url
+    public_key = TextField()  # base64url COSE key
+    sign_count = IntegerField(default=0)
+    name = CharField(max_length=64)
+    created_at = DateTimeField(default=now)
+    last_used = DateTimeField(null=True)
+
+
+class ExternalIdentity(BaseModel):
+    """A user as an OpenID Connect provider knows them: (issuer, sub) is stable, email is not."""
+
+    id = AutoField()
+    user = ForeignKeyField(User, backref="identities", on_delete="CASCADE")
+    issuer = CharField(max_length=255)
+    subject = CharField(max_length=255)
+    created_at = DateTimeField(default=now)
+    last_used = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("issuer", "subject"), True),)

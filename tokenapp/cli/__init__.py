@@ -191,6 +191,7 @@ from .operations import notify_expiring_command  # noqa: E402
 from .operations import scan_command  # noqa: E402
 from .people import project_group  # noqa: E402  (needs database() above)
 from .people import user_group  # noqa: E402
+from .security import user_reset_2fa  # noqa: E402,F401  (registers on user_group)
 
 COMMANDS = (
     init_command,

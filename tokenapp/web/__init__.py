@@ -22,7 +22,13 @@ from . import inventory  # noqa: E402,F401
 from . import keys  # noqa: E402,F401
 from . import members  # noqa: E402,F401
 from . import partials  # noqa: E402,F401
+from . import passkeys  # noqa: E402,F401
+from . import policy  # noqa: E402,F401
 from . import projects  # noqa: E402,F401
+from . import security  # noqa: E402,F401
 from . import session  # noqa: E402,F401
+from . import sessions_page  # noqa: E402,F401
 from . import setup  # noqa: E402,F401
+from . import sso  # noqa: E402,F401
+from . import sudo  # noqa: E402,F401
 from . import tokens  # noqa: E402,F401

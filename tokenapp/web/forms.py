@@ -47,6 +47,19 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired()])
 
 
+class CodeForm(FlaskForm):
+    """A code from the authenticator app, or a recovery code."""
+
+    code = StringField("Code", validators=[DataRequired(), Length(max=40)], filters=[_strip])
+
+
+class PasskeyForm(FlaskForm):
+    """A WebAuthn answer as JSON (filled in by static/passkeys.js), and a name when adding one."""
+
+    name = StringField("Name", validators=[Length(max=64)], filters=[_strip])
+    credential = HiddenField(validators=[DataRequired(), Length(max=20000)])
+
+
 class PasswordForm(FlaskForm):
     current = PasswordField("Current password", validators=[DataRequired()])
     password = PasswordField("New password", validators=[DataRequired()])

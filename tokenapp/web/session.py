@@ -19,7 +19,9 @@ from .. import accounts
 from .. import audit
 from .. import sessions
 from .. import throttle
+from .. import twofactor
 from . import bp
+from . import pending
 from .forms import LoginForm
 
 # One message for an unknown user, a wrong password and a deactivated account,
@@ -60,6 +62,8 @@ def login():
         matched = accounts.password_matches(user, form.password.data)
         if matched and user.is_active:
             throttle.forget(attempt)
+            if twofactor.enabled(user):  # the password alone signs no one in
+                return pending.begin(user, next_url)
             sign_in(user)
             audit.record("login.success", user)
             return redirect(next_url or url_for("web.index"))

@@ -1,0 +1,42 @@
+"""Passkeys through the test client: what a broken or forged answer gets (the real
+ceremonies run in Chromium's virtual authenticator, test_browser_security.py)."""
+
+import json
+
+from tokenapp.models import AuditEvent
+
+
+def test_the_sign_in_page_offers_a_passkey_ceremony_for_this_site(client, make_user):
+    make_user("alice")
+    page = client.get("/login").text  # the test client is at http://localhost
+    assert "Sign in with a passkey" in page
+    options = page.split('data-passkey-get="')[1].split('"')[0].replace("&#34;", '"')
+    assert json.loads(options)["rpId"] == "localhost"
+    assert json.loads(options)["userVerification"] == "required"
+    # An IP address is no WebAuthn relying party ID: no ceremony offered there.
+    assert "Sign in with a passkey" not in client.get("/login", base_url="http://127.0.0.1").text
+
+
+def test_a_malformed_or_unknown_passkey_answer_signs_no_one_in(client, auth, make_user, ctx):
+    make_user("alice")
+    for credential in ["not json", json.dumps({"id": "AAAA", "rawId": "AAAA", "type": "x"})]:
+        response = auth.post("/login/passkey", {"credential": credential}, form_page="/login")
+        assert response.status_code == 302 and response.headers["Location"].endswith("/login")
+        assert client.get("/account").status_code == 302
+    assert AuditEvent.select().where(AuditEvent.action == "login.failure").count() == 2
+
+
+def test_the_second_step_passkey_needs_a_pending_password(client, auth, make_user):
+    make_user("alice")
+    response = auth.post("/login/2fa/passkey", {"credential": "{}"}, form_page="/login")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/login")
+
+
+def test_forged_passkey_answers_are_throttled_per_address(client, auth, make_user, ctx):
+    make_user("alice")
+    forged = json.dumps({"id": "AAAA", "rawId": "AAAA", "type": "public-key"})
+    for _ in range(5):
+        response = auth.post("/login/passkey", {"credential": forged}, form_page="/login")
+        assert response.status_code == 302
+    response = auth.post("/login/passkey", {"credential": forged}, form_page="/login")
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0

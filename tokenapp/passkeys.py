@@ -1,0 +1,155 @@
+"""Passkeys and security keys (WebAuthn) with Duo's `webauthn` library.
+
+The relying party is this site as TOKENAPP_PUBLIC_URL names it (its host is
+the RP ID, its scheme, host and port the origin); without it, a loopback
+address the browser used. Each ceremony's challenge lives in the signed
+session and is used once. A passkey is a second factor after the password,
+and, being discoverable and user-verified, also signs in alone.
+"""
+
+import ipaddress
+import json
+from urllib.parse import urlsplit
+
+from flask import session
+from webauthn import generate_authentication_options
+from webauthn import generate_registration_options
+from webauthn import options_to_json
+from webauthn import verify_authentication_response
+from webauthn import verify_registration_response
+from webauthn.helpers import base64url_to_bytes
+from webauthn.helpers import bytes_to_base64url
+from webauthn.helpers.structs import AuthenticatorSelectionCriteria
+from webauthn.helpers.structs import PublicKeyCredentialDescriptor
+from webauthn.helpers.structs import ResidentKeyRequirement
+from webauthn.helpers.structs import UserVerificationRequirement
+
+from . import audit
+from . import urls
+from .clock import now
+from .models import Passkey
+from .models import User
+
+CHALLENGE = "_webauthn_challenge"
+
+
+class PasskeyError(ValueError):
+    """The browser's answer does not verify; the message is safe to show."""
+
+
+def relying_party() -> tuple[str, str] | None:
+    """(RP ID, origin), or None where no trustworthy address is known."""
+    if urls.is_placeholder():
+        return None
+    parts = urlsplit(urls.base())
+    try:
+        ipaddress.ip_address(parts.hostname or "")
+        return None  # WebAuthn wants a domain name (localhost is one), never an address
+    except ValueError:
+        return parts.hostname, f"{parts.scheme}://{parts.netloc}"
+
+
+def of(user: User) -> list[Passkey]:
+    return list(Passkey.select().where(Passkey.user == user.id).order_by(Passkey.created_at))
+
+
+def registration_options(user: User) -> str:
+    rp_id, _ = relying_party()
+    options = generate_registration_options(
+        rp_id=rp_id,
+        rp_name="tokenapp",
+        user_name=user.username,
+        user_id=str(user.id).encode(),
+        exclude_credentials=[_descriptor(p) for p in of(user)],
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.REQUIRED,
+            user_verification=UserVerificationRequirement.PREFERRED,
+        ),
+    )
+    session[CHALLENGE] = bytes_to_base64url(options.challenge)
+    return options_to_json(options)
+
+
+def authentication_options(user: User | None) -> str:
+    """For the second step (user's keys allowed) or passwordless (any discoverable key)."""
+    rp_id, _ = relying_party()
+    options = generate_authentication_options(
+        rp_id=rp_id,
+        allow_credentials=[_descriptor(p) for p in of(user)] if user else [],
+        user_verification=(
+            UserVerificationRequirement.PREFERRED if user else UserVerificationRequirement.REQUIRED
+        ),
+    )
+    session[CHALLENGE] = bytes_to_base64url(options.challenge)
+    return options_to_json(options)
+
+
+def register(user: User, credential: str, name: str) -> Passkey:
+    rp_id, origin = relying_party()
+    try:
+        verified = verify_registration_response(
+            credential=credential,
+            expected_challenge=_take_challenge(),
+            expected_rp_id=rp_id,
+            expected_origin=origin,
+        )
+    except Exception as exc:  # the library raises many kinds; all mean "not verified"
+        raise PasskeyError("The passkey could not be verified. Try again.") from exc
+    key = Passkey.create(
+        user=user.id,
+        credential_id=bytes_to_base64url(verified.credential_id),
+        public_key=bytes_to_base64url(verified.credential_public_key),
+        sign_count=verified.sign_count,
+        name=(name or "").strip()[:64] or "Passkey",
+    )
+    audit.record("passkey.add", user, target=key.name)
+    return key
+
+
+def authenticate(credential: str, user: User | None) -> User:
+    """The user whose passkey signed the challenge (must be `user` when given)."""
+    rp_id, origin = relying_party()
+    try:
+        raw_id = str(json.loads(credential)["id"])
+    except (ValueError, KeyError, TypeError):
+        raise PasskeyError("The passkey answer is malformed.") from None
+    key = Passkey.get_or_none(Passkey.credential_id == raw_id)
+    challenge = _take_challenge()
+    if key is None or (user is not None and key.user_id != user.id):
+        raise PasskeyError("This passkey is not registered here.")
+    try:
+        verified = verify_authentication_response(
+            credential=credential,
+            expected_challenge=challenge,
+            expected_rp_id=rp_id,
+            expected_origin=origin,
+            credential_public_key=base64url_to_bytes(key.public_key),
+            credential_current_sign_count=key.sign_count,
+            require_user_verification=user is None,
+        )
+    except Exception as exc:  # every failure of the library means "not verified"
+        raise PasskeyError("The passkey could not be verified.") from exc
+    Passkey.update(sign_count=verified.new_sign_count, last_used=now()).where(
+        Passkey.id == key.id
+    ).execute()
+    return key.user
+
+
+def remove(user: User, passkey_id: int) -> bool:
+    key = Passkey.get_or_none((Passkey.id == passkey_id) & (Passkey.user == user.id))
+    if key is None:
+        return False
+    key.delete_instance()
+    audit.record("passkey.remove", user, target=key.name)
+    return True
+
+
+def _descriptor(key: Passkey) -> PublicKeyCredentialDescriptor:
+    return PublicKeyCredentialDescriptor(id=base64url_to_bytes(key.credential_id))
+
+
+def _take_challenge() -> bytes:
+    challenge = session.pop(CHALLENGE, None)
+    if not isinstance(challenge, str):
+        raise PasskeyError("The sign-in took too long or was already used. Try again.")
+    return base64url_to_bytes(challenge)
