@@ -101,8 +101,8 @@ TABLE = [
     ("verify no credential", (VERIFY, None), {}, False),
     ("verify blank bearer", (VERIFY, ""), {"HTTP_AUTHORIZATION": "Bearer  "}, False),
     ("verify basic", (VERIFY, "pat"), {"scheme": "Basic"}, False),
-    ("verify unknown", (VERIFY, "unknown"), {}, False),
-    ("verify malformed", (VERIFY, None), {"HTTP_AUTHORIZATION": "Bearer tkp_nope"}, False),
+    ("verify unknown", (VERIFY, "unknown"), {}, True),
+    ("verify malformed", (VERIFY, None), {"HTTP_AUTHORIZATION": "Bearer tkp_nope"}, True),
     ("verify plain http from elsewhere", (VERIFY, "pat"), {"REMOTE_ADDR": "192.0.2.7"}, False),
     ("verify rate limited token", (VERIFY, "limited"), {}, False),
     ("verify allowlist refuses", (VERIFY, "fenced"), {}, False),
@@ -112,6 +112,7 @@ TABLE = [
         {"REMOTE_ADDR": "10.1.2.3", "wsgi.url_scheme": "https"},
         True,
     ),
+    ("check unknown", (CHECK, "unknown", "scope=dashboard"), {}, True),
     ("verify with a cookie", (VERIFY, "pat"), {"HTTP_COOKIE": "tokenapp_session=x"}, False),
 ]
 

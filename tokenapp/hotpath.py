@@ -18,16 +18,23 @@ from flask import Flask
 from . import db
 from . import usage
 from .access import admit
+from .access import original_methods
+from .api.auth import check_headers
+from .api.auth import decide_check
+from .api.auth import verify_body
 from .auth import SCHEMES
 from .auth import principal_for
 from .auth import secret_from
 from .auth import transport_allowed
+from .errors import MEDIA_TYPE
+from .errors import Problem
 from .transport import api_headers
 
 VERIFY = "/api/v1/auth/verify"
 CHECK = "/api/v1/auth/check"
 # A query the fast path reads itself: nothing percent-encoded, no '+', no `key`.
 PLAIN_QUERY = re.compile(r"[A-Za-z0-9_.:~=&-]*")
+STATUS_401 = "401 UNAUTHORIZED"
 CHECK_PARAMS = frozenset({"project", "scope"})
 # Request headers whose presence sends the request to Flask (cookies: pages' business).
 UNUSUAL = ("HTTP_COOKIE", "CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING")
@@ -69,27 +76,23 @@ class FastPath:
                 secret = secret_from(header, [])
                 if secret is None:
                     return None
-                principal = principal_for(secret)
+                try:
+                    principal = principal_for(secret)
+                except Problem as problem:  # unknown, revoked, expired: the 401 Flask sends
+                    return self.refusal(problem, secure)
                 if principal.rate_limit is not None:
                     return None  # limits' headers and leases: Flask's path
                 admit(principal, address)
                 if path == CHECK:
-                    from .access import original_methods
-                    from .api.auth import decide_check
-
                     methods = original_methods(_Headers(environ))
                     decide_check(principal, query.get("scope"), query.get("project"), methods)
             except Exception:  # noqa: BLE001  (every refusal and error: Flask answers it)
                 return None
             usage.touch(principal)
             if path == CHECK:
-                from .api.auth import check_headers
-
                 status, body = "204 NO CONTENT", b""
                 headers = [("Content-Type", "text/html; charset=utf-8"), *check_headers(principal)]
             else:
-                from .api.auth import verify_body
-
                 status = "200 OK"
                 provider = self.app.json
                 if self.app.debug or getattr(provider, "compact", None) is False:
@@ -103,6 +106,17 @@ class FastPath:
             usage.flush_if_due()
         headers.extend(api_headers(secure))
         return status, headers, body
+
+    def refusal(self, problem: Problem, secure: bool) -> tuple[str, list, bytes] | None:
+        """A 401 of the core, as errors.Problem.response and the API's hooks render it."""
+        if problem.status != 401:
+            return None
+        body = self.app.json.dumps(problem.body()).encode()
+        headers = [("Content-Type", MEDIA_TYPE), ("Content-Length", str(len(body)))]
+        headers += problem.headers.items()
+        headers.extend(api_headers(secure))
+        usage.flush_if_due()
+        return STATUS_401, headers, body
 
 
 def _plain_query(query: str, path: str) -> dict[str, str] | None:
