@@ -18,6 +18,10 @@ class ImproperlyConfigured(RuntimeError):
     """A setting is missing or wrong; the message names the fix."""
 
 
+# gunicorn's gthread workers by default: a sign-in waiting for bcrypt (tokenapp/hashing.py)
+# holds a thread, not the worker, and idle keep-alive connections hold none (bench/signins.py).
+SERVE_THREADS = 8
+
 DEFAULTS = {
     "DATABASE_URL": None,  # None: SQLite file tokenapp.db in the instance folder
     "SECRET_KEY": None,  # None: generated once and kept in the instance folder
