@@ -2,6 +2,7 @@
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -147,10 +148,17 @@ def _column(node) -> tuple[str, Field | None]:
     return name, target if isinstance(target, Field) else None
 
 
+# The connection each thread keeps, by id: a thread that ends cannot hand its
+# connection back, so the next thread to connect closes it (else the pool fills).
+_kept: dict[int, tuple[threading.Thread, object]] = {}
+_kept_lock = threading.Lock()
+
+
 def init_app(app: Flask) -> None:
     previous = database.obj
     if previous is not None:  # a second app in this process (tests): let its connections go
         previous.close_all()
+        _kept.clear()
     database.initialize(connect(app.config["DATABASE_URL"]))
     app.before_request(open_connection)
     app.teardown_appcontext(release_connection)
@@ -162,13 +170,27 @@ def open_connection() -> None:
     A PostgreSQL connection the server dropped is replaced here, so only the
     request that met the error fails.
     """
-    if database.is_closed():
-        database.connect()
-        return
+    if not database.is_closed():
+        if not getattr(database.connection(), "closed", 0):
+            return
+        _release()  # psycopg2: lost (server restart, idle kill)
+    _reclaim()
+    database.connect()
     conn = database.connection()
-    if getattr(conn, "closed", 0):  # psycopg2: lost (server restart, idle kill)
-        database.close()
-        database.connect()
+    _kept[id(conn)] = (threading.current_thread(), conn)
+
+
+def _reclaim() -> None:
+    with _kept_lock:
+        for key, (thread, conn) in list(_kept.items()):
+            if not thread.is_alive():
+                del _kept[key]
+                database.obj._close(conn, close_conn=True)
+
+
+def _release() -> None:
+    _kept.pop(id(database.connection()), None)
+    database.close()
 
 
 def release_connection(exc: BaseException | None = None) -> None:
@@ -177,7 +199,7 @@ def release_connection(exc: BaseException | None = None) -> None:
         return
     conn = database.connection()
     if exc is not None or database.in_transaction() or _open_or_dead(conn):
-        database.close()
+        _release()
 
 
 def _open_or_dead(conn) -> bool:
