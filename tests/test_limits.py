@@ -290,9 +290,12 @@ def _wait_for(port: int, process: subprocess.Popen) -> None:
             raise AssertionError(f"server exited: {process.stderr.read().decode()[-2000:]}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
+            try:  # closed here: a keep-alive server (gthread) leaves it open
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    return
+            finally:
+                conn.close()
         except OSError:
             time.sleep(0.2)
     raise AssertionError("server did not start in 30 s")

@@ -9,6 +9,7 @@ from . import accounts
 from . import config
 from . import db
 from . import errors
+from . import hotpath
 from . import metrics
 from . import scopes
 from . import sso
@@ -37,6 +38,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     db.init_app(app)
     accounts.init_app(app)
     sso.init_app(app)
+    hotpath.init_app(app)  # inside TrustedProxies: sees the proxy's view of the client
     transport.init_app(app)
     _register_blueprints(app)
     metrics.init_app(app)

@@ -18,6 +18,7 @@ from . import audit
 from . import credentials
 from . import db
 from . import delivery
+from . import hashing
 from . import sessions
 from . import validation
 from .db import database
@@ -67,19 +68,22 @@ def check_password_rules(password: str) -> None:
 
 def hash_password(password: str) -> str:
     rounds = current_app.config["BCRYPT_ROUNDS"]
-    return HASH_MARKER + bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode()
+    return (
+        HASH_MARKER
+        + hashing.run(bcrypt.hashpw, _prehash(password), bcrypt.gensalt(rounds)).decode()
+    )
 
 
 def password_matches(user: User | None, password: str) -> bool:
     """Check password; an old-style hash that matches is upgraded on the spot."""
     password = password or ""
     if user is None:
-        bcrypt.checkpw(_prehash(password), _dummy_hash())
+        hashing.run(bcrypt.checkpw, _prehash(password), _dummy_hash())
         return False
     stored = user.password_hash
     if stored.startswith(HASH_MARKER):
-        return bcrypt.checkpw(_prehash(password), stored[len(HASH_MARKER) :].encode())
-    if not bcrypt.checkpw(_legacy_prehash(password), stored.encode()):
+        return hashing.run(bcrypt.checkpw, _prehash(password), stored[len(HASH_MARKER) :].encode())
+    if not hashing.run(bcrypt.checkpw, _legacy_prehash(password), stored.encode()):
         return False
     # Only if unchanged meanwhile; the same password, so every session stays.
     upgraded = hash_password(password)

@@ -80,10 +80,14 @@ def read_secret(request: Request) -> str | None:
     A blank value (``?key=``, ``Bearer   ``) carries nothing, so it neither
     counts as a credential nor makes a second one.
     """
-    header = request.headers.get("Authorization", "")
+    return secret_from(request.headers.get("Authorization", ""), request.args.getlist("key"))
+
+
+def secret_from(header: str, keys: list[str]) -> str | None:
+    """read_secret of plain values: the Authorization header and the `key` parameters."""
     scheme, _, value = header.strip().partition(" ")
     carried = [value] if scheme.lower() in SCHEMES else []
-    carried += request.args.getlist("key")
+    carried += keys
     found = {value.strip() for value in carried} - {""}
     if len(found) > 1:
         raise Problem(
@@ -111,6 +115,11 @@ def authenticate(request: Request) -> Principal:
             headers=challenge(),
         )
     _require_transport(request)
+    return principal_for(secret)
+
+
+def principal_for(secret: str) -> Principal:
+    """The Principal of a secret, or a 401 Problem: the rules of DESIGN §5, of plain values."""
     try:
         parsed = credentials.parse(secret)
     except credentials.MalformedSecret:
@@ -199,16 +208,21 @@ def _principal(row: dict) -> Principal:
 
 def _require_transport(request: Request) -> None:
     """Credentials travel over HTTPS, except from loopback or when allowed."""
-    if request.is_secure or current_app.config["ALLOW_HTTP"] or request.remote_addr in LOOPBACK:
-        return
+    if not transport_allowed(
+        request.is_secure, current_app.config["ALLOW_HTTP"], request.remote_addr
+    ):
+        raise Problem(
+            403,
+            "HTTPS required",
+            "Credentials are accepted only over HTTPS. Regenerate a secret that was sent in clear.",
+            kind="https-required",
+        )
+
+
+def transport_allowed(secure: bool, allow_http: bool, address: str | None) -> bool:
+    if secure or allow_http or address in LOOPBACK:
+        return True
     try:
-        if ipaddress.ip_address(request.remote_addr or "").is_loopback:
-            return
+        return ipaddress.ip_address(address or "").is_loopback
     except ValueError:
-        pass
-    raise Problem(
-        403,
-        "HTTPS required",
-        "Credentials are accepted only over HTTPS. Regenerate a secret that was sent in clear.",
-        kind="https-required",
-    )
+        return False

@@ -18,6 +18,10 @@ class ImproperlyConfigured(RuntimeError):
     """A setting is missing or wrong; the message names the fix."""
 
 
+# gunicorn's gthread workers by default: a sign-in waiting for bcrypt (tokenapp/hashing.py)
+# holds a thread, not the worker, and idle keep-alive connections hold none (bench/signins.py).
+SERVE_THREADS = 8
+
 DEFAULTS = {
     "DATABASE_URL": None,  # None: SQLite file tokenapp.db in the instance folder
     "SECRET_KEY": None,  # None: generated once and kept in the instance folder
@@ -60,6 +64,7 @@ DEFAULTS = {
     "OIDC_AUTO_CREATE": False,  # make an account for someone the provider vouches for
     "OIDC_ADMIN_GROUP": None,  # members of this `groups` entry are admins
     "OIDC_TRUST_MFA": False,  # the provider always does two-factor (else its `amr` must say)
+    "FAST_PATH": False,  # true: verify/check answered in front of Flask (tokenapp/hotpath.py)
     "CLOCK": None,  # tests inject a callable returning naive UTC datetimes
 }
 

@@ -14,6 +14,7 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from . import metrics
+from .config import SERVE_THREADS
 from .credentials import PATTERN
 from .db import database
 
@@ -218,7 +219,9 @@ class Server(BaseApplication):
         return self.application
 
 
-def serve(app: Flask, *, bind: str, workers: int, certfile=None, keyfile=None, threads=1) -> None:
+def serve(
+    app: Flask, *, bind: str, workers: int, certfile=None, keyfile=None, threads=SERVE_THREADS
+) -> None:
     # No pooled connection may cross the fork into the workers.
     database.close_all()
     redact_every_record()

@@ -76,16 +76,30 @@ HSTS = ("Strict-Transport-Security", "max-age=31536000")
 NO_STORE = ("Cache-Control", "no-store")
 
 
+# Precomputed per (secure, no-store): what a response gets when the view set none of them.
+_WANTED = {
+    (secure, no_store): tuple(SECURITY_HEADERS)
+    + ((HSTS,) if secure else ())
+    + ((NO_STORE,) if no_store else ())
+    for secure in (False, True)
+    for no_store in (False, True)
+}
+_NAMES = frozenset(name.lower() for name, _ in (*SECURITY_HEADERS, HSTS, NO_STORE))
+
+
+def api_headers(secure: bool) -> tuple[tuple[str, str], ...]:
+    """The security headers of an API response whose view set none (the fast path's too)."""
+    return _WANTED[secure, True]
+
+
 def security_headers(response: Response) -> Response:
     # One pass over what the view set (a page may widen its own CSP); Headers.setdefault
     # raises and catches a KeyError per missing header, which showed in the verify profile.
-    present = {name.lower() for name, _ in response.headers}
-    wanted = list(SECURITY_HEADERS)
-    if request.is_secure:
-        wanted.append(HSTS)
-    if is_api_request() or response.mimetype == "text/html":
-        wanted.append(NO_STORE)
-    response.headers.extend([pair for pair in wanted if pair[0].lower() not in present])
+    wanted = _WANTED[request.is_secure, is_api_request() or response.mimetype == "text/html"]
+    present = {name.lower() for name, _ in response.headers} & _NAMES
+    if present:
+        wanted = [pair for pair in wanted if pair[0].lower() not in present]
+    response.headers.extend(wanted)
     return response
 
 
@@ -119,7 +133,8 @@ def require_https() -> None:
 
 
 def init_app(app: Flask) -> None:
-    app.wsgi_app = TrustedProxies(app.wsgi_app, app.config["TRUSTED_PROXIES"])
+    if app.config["TRUSTED_PROXIES"]:  # none configured: no per-request parsing to do
+        app.wsgi_app = TrustedProxies(app.wsgi_app, app.config["TRUSTED_PROXIES"])
     app.session_interface = SessionInterface()
     app.before_request(refuse_nul)
     if app.config["REQUIRE_HTTPS"]:

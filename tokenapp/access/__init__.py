@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from functools import wraps
 
 from flask import g
-from flask import request
 
 from .. import projects
 from ..auth import Principal
@@ -46,6 +45,7 @@ __all__ = [
     "any_credential",
     "catalogue",
     "check",
+    "original_methods",
     "explain",
     "grantable",
     "project_for",
@@ -132,13 +132,18 @@ def any_credential(view: Callable) -> Callable:
     return view
 
 
-def check(principal: Principal, scope: str | None, slug: str | None) -> None:
+def original_methods(headers) -> list[str]:
+    """The methods a proxy names (X-Original-Method, X-Forwarded-Method), from any mapping."""
+    return [headers[h].strip().upper() for h in METHOD_HEADERS if h in headers]
+
+
+def check(principal: Principal, scope: str | None, slug: str | None, methods: list[str]) -> None:
     """`/auth/check`: may the original request go through? The scope names the
     entities, the original method the operation: the credential must hold the
     scope and be allowed that operation on each of the scope's entities that
     can take it, within its role in the project. No scope: on some entity.
+    `methods`: what the proxy named (``original_methods``), in METHOD_HEADERS order.
     """
-    methods = [request.headers[h].strip().upper() for h in METHOD_HEADERS if h in request.headers]
     role = ANY_ROLE
     if slug:
         try:

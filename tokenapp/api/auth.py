@@ -10,6 +10,7 @@ from ..access import any_credential
 from ..access import catalogue
 from ..access import check as access_check
 from ..access import explain
+from ..access import original_methods
 from ..access import visible_projects
 from ..auth import Principal
 from ..errors import invalid
@@ -28,8 +29,18 @@ def verify():
 
     With ``?explain=1``, also the operations it can perform in each project.
     """
-    principal: Principal = g.principal
-    body = {
+    body = verify_body(g.principal)
+    if request.args.get("explain") in ("1", "true"):
+        body["access"] = {
+            access.project.slug: _explain(g.principal, access)
+            for access in visible_projects(g.principal)
+        }
+    return jsonify(body)
+
+
+def verify_body(principal: Principal) -> dict:
+    """verify's answer (without ?explain): the Flask view and the fast path send this."""
+    return {
         "user": {"id": principal.user_id, "username": principal.username},
         "credential": {
             "type": _type_name(principal.kind),
@@ -46,12 +57,6 @@ def verify():
             else None
         ),
     }
-    if request.args.get("explain") in ("1", "true"):
-        body["access"] = {
-            access.project.slug: _explain(principal, access)
-            for access in visible_projects(principal)
-        }
-    return jsonify(body)
 
 
 @bp.get("/auth/check")
@@ -72,17 +77,28 @@ def check():
     rule = rule_for(original) if slug is None and scope is None else None
     if rule is not None:
         slug, scope = rule.project, rule.scope
+    decide_check(principal, scope, slug, original_methods(request.headers))
+    response = make_response("", 204)
+    response.headers.extend(check_headers(principal))
+    return response
+
+
+def decide_check(principal: Principal, scope: str | None, project: str | None, methods) -> None:
+    """check's decision of plain values (the Flask view and the fast path): raises a Problem."""
     if scope is not None:
         try:
             catalogue().validate(scope)
         except InvalidScope as exc:
             raise invalid([{"field": "scope", "message": str(exc)}]) from None
-    access_check(principal, scope, slug or principal.project_slug)
-    response = make_response("", 204)
-    response.headers["X-Auth-User"] = principal.username
-    response.headers["X-Auth-Credential"] = str(principal.credential_id)
-    response.headers["X-Auth-Credential-Type"] = _type_name(principal.kind)
-    return response
+    access_check(principal, scope, project or principal.project_slug, methods)
+
+
+def check_headers(principal: Principal) -> list[tuple[str, str]]:
+    return [
+        ("X-Auth-User", principal.username),
+        ("X-Auth-Credential", str(principal.credential_id)),
+        ("X-Auth-Credential-Type", _type_name(principal.kind)),
+    ]
 
 
 def _explain(principal: Principal, access: Access) -> dict:

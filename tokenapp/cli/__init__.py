@@ -22,6 +22,7 @@ from .. import audit
 from .. import db
 from .. import projects
 from .. import setup_code
+from ..config import SERVE_THREADS
 from ..models import Project
 from ..models import User
 
@@ -112,7 +113,7 @@ def _bind(ctx, param, value: str) -> str:
     help="HOST:PORT to listen on; a bare PORT means 127.0.0.1:PORT.",
 )
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=SERVE_THREADS, show_default=True, type=click.IntRange(1, 64))
 @click.option("--certfile", type=click.Path(exists=True, dir_okay=False), help="TLS certificate.")
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS private key.")
 @with_appcontext
