@@ -17,6 +17,8 @@ from collections import Counter
 from tokenapp import credentials
 
 CHUNKED_END = b"0\r\n\r\n"
+# name -> (extra header lines, body); each is refused by gunicorn's parser.
+# tests/test_malformed.py sends the same shapes one by one.
 SHAPES = {
     "Content-Length: abc": (["Content-Length: abc"], b""),
     "Content-Length: -1": (["Content-Length: -1"], b""),
@@ -27,6 +29,7 @@ SHAPES = {
     ),
     "two Host": (["Host: other.example"], b""),
     "chunked twice": (["Transfer-Encoding: chunked", "Transfer-Encoding: chunked"], CHUNKED_END),
+    "chunked, chunked": (["Transfer-Encoding: chunked, chunked"], CHUNKED_END),
 }
 NO_ANSWER = "no answer"
 # Flood on/off verify throughput below this ratio is no noise: the attack of issue 11
@@ -35,6 +38,7 @@ MIN_RATIO = 0.5
 
 
 def malformed(shape: str, secret: str) -> bytes:
+    """One request of the shape, carrying the secret in every place a client can put it."""
     extra, body = SHAPES[shape]
     basic = base64.b64encode(f"{secret}:".encode()).decode()
     lines = [

@@ -26,39 +26,10 @@ from test_logging import SCRIPT
 from test_logging import deployment  # noqa: F401 (fixture)
 from test_logging import free_port
 
+from stress.flood import SHAPES
+from stress.flood import malformed
 from tokenapp import credentials
 from tokenapp import serving
-
-CHUNKED_END = b"0\r\n\r\n"
-
-# name -> (extra header lines, body); each is refused by gunicorn's parser.
-SHAPES = {
-    "Content-Length not a number": (["Content-Length: abc"], b""),
-    "negative Content-Length": (["Content-Length: -1"], b""),
-    "two Content-Length": (["Content-Length: 1", "Content-Length: 2"], b"ab"),
-    "Content-Length with chunked": (
-        ["Content-Length: 5", "Transfer-Encoding: chunked"],
-        CHUNKED_END,
-    ),
-    "two Host": (["Host: other.example"], b""),
-    "chunked twice": (["Transfer-Encoding: chunked", "Transfer-Encoding: chunked"], CHUNKED_END),
-    "chunked, chunked": (["Transfer-Encoding: chunked, chunked"], CHUNKED_END),
-}
-
-
-def malformed(shape: str, secret: str) -> bytes:
-    """One request of the shape, carrying the secret in every place a client can put it."""
-    extra, body = SHAPES[shape]
-    basic = base64.b64encode(f"{secret}:".encode()).decode()
-    lines = [
-        f"POST /api/v1/auth/verify?key={secret} HTTP/1.1",
-        "Host: 127.0.0.1",
-        f"Authorization: Basic {basic}",
-        f"Referer: http://127.0.0.1/?key={secret}",
-        f"User-Agent: curl/8.0 {secret}",
-        *extra,
-    ]
-    return "\r\n".join(lines).encode() + b"\r\n\r\n" + body
 
 
 def exchange(port: int, data: bytes, timeout: float = 10) -> bytes:
