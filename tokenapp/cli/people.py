@@ -62,6 +62,12 @@ def project_remove_member(slug, username):
 user_group = AppGroup("user", help="Activate, deactivate and unlock users.")
 
 
+def _set_active(username: str, active: bool) -> None:
+    with database():
+        accounts.set_active(_user(username), active)
+    say(f"{'Activated' if active else 'Deactivated'} {username}.")
+
+
 @user_group.command("deactivate")
 @click.argument("username")
 def user_deactivate(username):
@@ -69,9 +75,7 @@ def user_deactivate(username):
 
     Example: tokenapp user deactivate bob
     """
-    with database():
-        accounts.set_active(_user(username), False)
-    say(f"Deactivated {username}.")
+    _set_active(username, False)
 
 
 @user_group.command("activate")
@@ -81,9 +85,7 @@ def user_activate(username):
 
     Example: tokenapp user activate bob
     """
-    with database():
-        accounts.set_active(_user(username), True)
-    say(f"Activated {username}.")
+    _set_active(username, True)
 
 
 @user_group.command("unlock")
