@@ -10,11 +10,12 @@ digested. The handful the benchmark sends (a PAT with every scope, an export
 key, a full key, a PAT with limits) are made through tokenapp.lifecycle like
 any other, and returned.
 
-The filler rows go in with the two tables' secondary indexes and foreign keys
-dropped and recreated afterwards, exactly as the migrations made them (their
-definitions are read back from the database): one sort per index instead of
-a random B-tree insert per row. SQLite takes them through executemany, with
-no fsync; PostgreSQL through COPY, then ANALYZE as autovacuum would.
+The filler rows go in with the two tables' secondary indexes (and, on
+PostgreSQL, foreign keys) dropped and recreated afterwards, exactly as the
+migrations made them (their definitions are read back from the database):
+one sort per index instead of a random B-tree insert per row. SQLite takes
+them through executemany, with no fsync; PostgreSQL through COPY, then
+ANALYZE as autovacuum would.
 """
 
 import contextlib
