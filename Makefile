@@ -103,9 +103,11 @@ format: $(TEST_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# make bench: tokenapp against a hello-world Flask route, interleaved (bench/run.py).
+# make bench: tokenapp against a hello-world Flask route, interleaved (bench/run.py), on
+# SQLite and on the PostgreSQL server TOKENAPP_BENCH_DATABASE_URL names (default
+# postgresql://postgres@127.0.0.1:5432/; empty or unreachable: that leg is skipped, said so).
 BENCH_SIZES ?= 1000,1000000
-BENCH_DURATION ?= 5
+BENCH_DURATION ?= 4
 BENCH_ROUNDS ?= 3
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \

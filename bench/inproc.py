@@ -1,13 +1,17 @@
 """In-process per-request timings: each request timed one by one, µs median.
 
-    python -m bench.inproc [N] [--repeat 3000]
+    python -m bench.inproc [N] [--repeat 3000] [--backends sqlite,postgresql]
 
-Seeds a SQLite database with N tokens (bench.seed), builds the app as
-`tokenapp serve` does (create_app, then the WSGI callable gunicorn runs) and
-calls it with a prepared WSGI environ, reading the whole body; no gunicorn,
-no socket. The hello-world Flask route is timed the same way. This is what
-bench/profile.md is written from: sampling profilers that include gunicorn's
-blocking send understate each part.
+For each backend (PostgreSQL on TOKENAPP_BENCH_DATABASE_URL's server, as make
+bench does; skipped, with a line, when unreachable), seeds a database with N
+tokens (bench.seed), builds the app as `tokenapp serve` does (create_app, then
+the WSGI callable gunicorn runs), once with TOKENAPP_FAST_PATH on and once
+off, and calls it with a prepared WSGI environ, reading the whole body; no
+gunicorn, no socket. The hello-world Flask route is timed the same way, before
+and after. Then the parts of verify and check, each function timed alone in
+one app context. Prints one Markdown table, a column per backend: this is
+what bench/profile.md is written from (sampling profilers that include
+gunicorn's blocking send understate each part).
 """
 
 import argparse
@@ -18,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 
 from bench import seed as seeding
 
@@ -98,23 +103,122 @@ def targets(fixtures: dict) -> list[tuple[str, dict]]:
     ]
 
 
+def parts(app, fixtures: dict, repeat: int) -> list[tuple[str, float]]:
+    """(part, µs median) of verify and check, each function timed alone in one app context."""
+    from tokenapp import auth
+    from tokenapp import credentials
+    from tokenapp import db
+    from tokenapp import usage
+    from tokenapp.access import admit
+    from tokenapp.api.auth import decide_check
+    from tokenapp.api.auth import verify_body
+
+    secret, project = fixtures["pat"], fixtures["project"]
+
+    def push_pop() -> None:
+        with app.app_context():
+            pass
+
+    with app.app_context():
+        db.open_connection()
+        principal = auth.principal_for(secret)
+        digest = credentials.parse(secret).digest
+        steps = [
+            (
+                "`auth.principal_for`: parse + SHA-256 + lookup + rules",
+                partial(auth.principal_for, secret),
+            ),
+            (
+                "… of which `credentials.parse` (checksum, SHA-256)",
+                partial(credentials.parse, secret),
+            ),
+            (
+                "… of which the lookup (`db.Prepared`, one query)",
+                partial(auth._lookup.first, digest=digest),
+            ),
+            (
+                "`decide_check` (PAT, project and scope)",
+                partial(decide_check, principal, "dashboard:view", project, ["GET"]),
+            ),
+            ("`verify_body` + JSON", lambda: app.json.dumps(verify_body(principal))),
+            (
+                "`usage.touch` (last_used already written this minute)",
+                partial(usage.touch, principal),
+            ),
+            ("`usage.flush_if_due` (not due)", usage.flush_if_due),
+            ("`access.admit` (no allowlist)", partial(admit, principal, "127.0.0.1")),
+        ]
+        result = [(name, _median(step, repeat)) for name, step in steps]
+    result.insert(0, ("app context push + pop, connection kept", _median(push_pop, repeat)))
+    return result
+
+
+def _median(step: Callable, repeat: int) -> float:
+    for _ in range(200):
+        step()
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(repeat):
+        start = clock()
+        step()
+        samples.append(clock() - start)
+    return statistics.median(samples) / 1000
+
+
+def measure(backend: str, n: int, repeat: int, database_url: str | None) -> dict[str, float]:
+    """Row label -> µs for one backend."""
+    from bench.hello import app as hello
+    from tokenapp import create_app
+    from tokenapp import db
+
+    work = tempfile.mkdtemp(prefix="tokenapp-inproc-")
+    fixtures = seeding.seed(work, n, database_url)
+    rows: dict[str, float] = {}
+    hello_before, _ = time_one(hello, environ("/hello"), repeat)
+    for fast in (True, False):
+        app = create_app({"DATABASE_URL": fixtures["database_url"], "FAST_PATH": fast})
+        way = "fast path" if fast else "Flask path"
+        for name, env in targets(fixtures):
+            micros, status = time_one(app, env, repeat)
+            rows[f"{name}, {way}, whole WSGI call"] = micros
+            print(f"{backend}: {name}, {way}: {micros:.1f} µs ({status})", flush=True)
+    hello_after, _ = time_one(hello, environ("/hello"), repeat)
+    rows = {"hello-world Flask route, whole WSGI call": (hello_before + hello_after) / 2, **rows}
+    rows.update(parts(app, fixtures, repeat))
+    db.database.close_all()
+    return rows
+
+
 def main() -> int:
+    from bench.run import postgres_server
+
     parser = argparse.ArgumentParser()
     parser.add_argument("n", nargs="?", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
-    work = tempfile.mkdtemp(prefix="tokenapp-inproc-")
-    fixtures = seeding.seed(work, args.n)
-    os.environ["TOKENAPP_DATABASE_URL"] = fixtures["database_url"]
-    from bench.hello import app as hello
-    from tokenapp import create_app
-
-    app = create_app()
-    base, _ = time_one(hello, environ("/hello"), args.repeat)
-    print(f"{'hello-world Flask route':34} {base:7.1f} µs")
-    for name, env in targets(fixtures):
-        micros, status = time_one(app, env, args.repeat)
-        print(f"{name:34} {micros:7.1f} µs  {base / micros:.2f}× hello  ({status})")
+    columns: dict[str, dict[str, float]] = {}
+    if "sqlite" in args.backends:
+        columns["SQLite"] = measure("SQLite", args.n, args.repeat, None)
+    if "postgresql" in args.backends:
+        server, note = postgres_server()
+        print(note, flush=True)
+        if server:
+            with seeding.postgres_database(server, f"bench_inproc_{os.getpid()}") as url:
+                columns["PostgreSQL"] = measure("PostgreSQL", args.n, args.repeat, url)
+    print(f"\n| N = {args.n:,}, µs median of {args.repeat:,} | " + " | ".join(columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    first = next(iter(columns.values()))
+    for row in first:
+        print(f"| {row} | " + " | ".join(f"{c.get(row, 0):.1f}" for c in columns.values()) + " |")
+    hello = "hello-world Flask route, whole WSGI call"
+    for name, c in columns.items():
+        ratios = ", ".join(
+            f"{row.split(',')[0]} {c[hello] / c[row]:.2f}×"
+            for row in c
+            if row.endswith("fast path, whole WSGI call")
+        )
+        print(f"\n{name}, fast path, × hello in process: {ratios}")
     return 0
 
 

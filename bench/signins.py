@@ -73,16 +73,17 @@ def measure(base: str, secret: str, duration: float, signing: bool) -> dict:
     return result
 
 
-def run(fixtures: dict, work: Path, threads: list[int], duration: float) -> list[str]:
+def run(
+    fixtures: dict, work: Path, threads: list[int], duration: float, env: dict | None = None
+) -> list[dict]:
+    """verify alone and during 4 looping sign-ins, for each worker model: one dict per sample."""
     add_signer(fixtures)
     env = {
         "TOKENAPP_INSTANCE_PATH": fixtures["instance"],
         "TOKENAPP_DATABASE_URL": fixtures["database_url"],
+        **(env or {}),
     }
-    lines = [
-        "| worker model | sign-ins | verify req/s | p50 ms | p99 ms | sign-ins done |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
+    rows = []
     for count in threads:
         argv = [str(BIN / "tokenapp"), "serve", "--workers", "2", "--threads", str(count)]
         server = Server(
@@ -95,13 +96,23 @@ def run(fixtures: dict, work: Path, threads: list[int], duration: float) -> list
             model = "2 sync workers" if count == 1 else f"2 gthread workers × {count} threads"
             for signing in (False, True):
                 r = measure(server.base, fixtures["pat"], duration, signing)
-                lines.append(
-                    f"| {model} | {'4 looping' if signing else 'none'} | {r['rps']:.0f} | "
-                    f"{r['p50_us'] / 1000:.1f} | {r['p99_us'] / 1000:.1f} | {r['signins']} |"
-                )
-                print(lines[-1], flush=True)
+                rows.append({"threads": count, "model": model, "signing": signing, **r})
+                print(table(rows[-1:])[-1], flush=True)
         finally:
             server.stop()
+    return rows
+
+
+def table(rows: list[dict]) -> list[str]:
+    lines = [
+        "| worker model | sign-ins | verify req/s | p50 ms | p99 ms | sign-ins done |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {'4 looping' if r['signing'] else 'none'} | {r['rps']:.0f} | "
+            f"{r['p50_us'] / 1000:.1f} | {r['p99_us'] / 1000:.1f} | {r['signins']} |"
+        )
     return lines
 
 
@@ -113,7 +124,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="tokenapp-signins-"))
     fixtures = seeding.seed(work / "db", 1000)
     threads = [int(t) for t in args.threads.split(",")]
-    print("\n".join(run(fixtures, work, threads, args.duration)))
+    print("\n".join(table(run(fixtures, work, threads, args.duration))))
     return 0
 
 
