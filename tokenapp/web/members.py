@@ -21,13 +21,6 @@ from .listing import Listing
 from .projects import membership_or_404
 
 
-def _owner_or_403(slug: str) -> Membership:
-    mine = membership_or_404(slug)
-    if mine.role != "owner":
-        abort(403)
-    return mine
-
-
 def _member_or_404(mine: Membership, member_id: int) -> Membership:
     membership = projects.members(mine.project).where(Membership.id == member_id).first()
     if membership is None:
@@ -77,7 +70,7 @@ def project_members(slug: str):
 @bp.post("/projects/<slug>/members")
 @login_required
 def add_member(slug: str):
-    mine = _owner_or_403(slug)
+    mine = membership_or_404(slug, owner=True)
     form = AddMemberForm()
     if not form.validate_on_submit():
         return _page(mine, form, 400)
@@ -99,7 +92,7 @@ def add_member(slug: str):
 @bp.post("/projects/<slug>/members/<int:member_id>/role")
 @login_required
 def change_member_role(slug: str, member_id: int):
-    mine = _owner_or_403(slug)
+    mine = membership_or_404(slug, owner=True)
     membership = _member_or_404(mine, member_id)
     form = RoleForm()
     if not form.validate_on_submit():
@@ -116,7 +109,7 @@ def change_member_role(slug: str, member_id: int):
 @bp.post("/projects/<slug>/members/<int:member_id>/remove")
 @login_required
 def remove_member(slug: str, member_id: int):
-    mine = _owner_or_403(slug)
+    mine = membership_or_404(slug, owner=True)
     membership = _member_or_404(mine, member_id)
     if not ActionForm().validate_on_submit():
         abort(400)
