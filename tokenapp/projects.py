@@ -175,7 +175,7 @@ def remove_member(membership: Membership, *, actor: User | None = None) -> None:
         keys = Credential.select().where(
             (Credential.project == membership.project)
             & (Credential.user == membership.user)
-            & Credential.revoked_at.is_null()
+            & lifecycle.CHANGEABLE
         )
         for key in keys:
             lifecycle.revoke(key, actor=actor, reason="member removed from the project")

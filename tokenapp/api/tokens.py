@@ -89,7 +89,7 @@ def create_token():
 def list_tokens():
     """The user's live tokens (not revoked) this token covers, newest first, never secrets."""
     principal: Principal = g.principal
-    rows = Credential.tokens_of(principal.user_id, live=True)
+    rows = Credential.tokens_of(principal.user_id).where(lifecycle.CHANGEABLE)
     return jsonify([token(row) for row in rows if access.sees(principal, row.scopes)])
 
 

@@ -54,13 +54,12 @@ def _key(membership: Membership, key_id: str) -> Credential:
 
 def _own_live_key(membership: Membership, key_id: str) -> Credential:
     """The user's own key, for a change. A key acts as its member, so only they
-    regenerate it or set its limits (an owner may revoke it: 403); revoked: 409."""
+    regenerate it or set its limits (an owner may revoke it: 403); 409 once it
+    cannot change (lifecycle's rule)."""
     credential = _key(membership, key_id)
     if credential.user_id != current_user.id:
         abort(403)
-    if credential.revoked_at is not None:
-        abort(409)
-    return credential
+    return lifecycle.still_changes(credential)
 
 
 def _rows(query) -> list[dict]:

@@ -38,11 +38,8 @@ def _own_token(token_id: str) -> Credential:
 
 
 def _live_token(token_id: str) -> Credential:
-    """The user's token, for a change: a revoked one cannot change (409)."""
-    credential = _own_token(token_id)
-    if credential.revoked_at is not None:
-        abort(409)
-    return credential
+    """The user's token, for a change: 409 once it cannot change (lifecycle's rule)."""
+    return lifecycle.still_changes(_own_token(token_id))
 
 
 @bp.app_template_global()
