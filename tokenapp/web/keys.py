@@ -25,6 +25,7 @@ from ..models import Project
 from ..models import User
 from . import bp
 from . import once
+from .changes import save_limits
 from .listing import Listing
 from .projects import membership_or_404
 from .token_forms import ConfirmForm
@@ -230,13 +231,10 @@ def regenerate_key(slug: str, key_id: str):
 def set_key_limits(slug: str, key_id: str):
     membership = membership_or_404(slug)
     credential = _own_live_key(membership, key_id)
-    form = LimitsForm()
-    if not form.validate():
-        return _detail(membership, credential, limits_form=form, status=422)
-    lifecycle.update(credential, actor=current_user, **form.limits())
-    flash(f"Limits of “{credential.note}” saved.", "success")
-    return redirect(
-        url_for("web.key_detail", slug=slug, key_id=credential.id, _anchor="limits"), 303
+    return save_limits(
+        credential,
+        lambda form: _detail(membership, credential, limits_form=form, status=422),
+        url_for("web.key_detail", slug=slug, key_id=credential.id, _anchor="limits"),
     )
 
 

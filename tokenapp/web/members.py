@@ -14,6 +14,7 @@ from .. import projects
 from ..models import Membership
 from ..models import User
 from . import bp
+from .changes import attempt
 from .forms import ActionForm
 from .forms import AddMemberForm
 from .forms import RoleForm
@@ -57,6 +58,10 @@ def _page(mine: Membership, form=None, status=200):
     )
 
 
+def _actor():
+    return current_user._get_current_object()
+
+
 def _back(slug: str):
     return redirect(url_for("web.project_members", slug=slug))
 
@@ -79,9 +84,7 @@ def add_member(slug: str):
         form.username.errors.append("No active user has that username.")
         return _page(mine, form, 400)
     try:
-        projects.add_member(
-            mine.project, user, form.role.data, actor=current_user._get_current_object()
-        )
+        projects.add_member(mine.project, user, form.role.data, actor=_actor())
     except projects.ProjectError as exc:
         form.form_errors.append(str(exc))
         return _page(mine, form, 409 if isinstance(exc, projects.ProjectConflict) else 400)
@@ -97,12 +100,11 @@ def change_member_role(slug: str, member_id: int):
     form = RoleForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        projects.change_role(membership, form.role.data, actor=current_user._get_current_object())
-    except projects.ProjectConflict as exc:
-        flash(str(exc), "error")
-    else:
-        flash(f"{membership.user.username} is now {form.role.data}.", "success")
+    attempt(
+        lambda: projects.change_role(membership, form.role.data, actor=_actor()),
+        projects.ProjectConflict,
+        f"{membership.user.username} is now {form.role.data}.",
+    )
     return _back(slug)
 
 
@@ -113,12 +115,11 @@ def remove_member(slug: str, member_id: int):
     membership = _member_or_404(mine, member_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        projects.remove_member(membership, actor=current_user._get_current_object())
-    except projects.ProjectConflict as exc:
-        flash(str(exc), "error")
-        return _back(slug)
-    flash(f"Removed {membership.user.username}.", "success")
-    if membership.id == mine.id:
+    removed = attempt(
+        lambda: projects.remove_member(membership, actor=_actor()),
+        projects.ProjectConflict,
+        f"Removed {membership.user.username}.",
+    )
+    if removed and membership.id == mine.id:
         return redirect(url_for("web.index"))
     return _back(slug)

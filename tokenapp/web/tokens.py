@@ -22,6 +22,7 @@ from ..models import expires_soon
 from ..scopes import OPERATIONS
 from . import bp
 from . import once
+from .changes import save_limits
 from .listing import Listing
 from .token_forms import ConfirmForm
 from .token_forms import LimitsForm
@@ -189,12 +190,11 @@ def regenerate_token(token_id: str):
 @login_required
 def set_token_limits(token_id: str):
     credential = _live_token(token_id)
-    form = LimitsForm()
-    if not form.validate():
-        return _detail(credential, limits_form=form, status=422)
-    lifecycle.update(credential, actor=current_user, **form.limits())
-    flash(f"Limits of “{credential.note}” saved.", "success")
-    return redirect(url_for("web.show_token", token_id=credential.id, _anchor="limits"), 303)
+    return save_limits(
+        credential,
+        lambda form: _detail(credential, limits_form=form, status=422),
+        url_for("web.show_token", token_id=credential.id, _anchor="limits"),
+    )
 
 
 @bp.post("/tokens/<token_id>/delete")
