@@ -86,38 +86,41 @@ def _flag(form: ActionForm) -> bool:
     return form.value.data == "1"
 
 
-def _set_flag(user_id: int, flag: str, change, said):
+# A user's flags an admin turns on and off: how each is set, and what the page then says.
+FLAGS = {
+    "is_active": (
+        accounts.set_active,
+        lambda user, on: f"{'Reactivated' if on else 'Deactivated'} {user.username}.",
+    ),
+    "is_admin": (
+        accounts.set_admin,
+        lambda user, on: f"{user.username} is {'now' if on else 'no longer'} an administrator.",
+    ),
+}
+
+
+def _set_flag(user_id: int, flag: str):
     """Turn a user's flag on or off as the form says; nothing to do when it already is."""
     user = _target(user_id)
     wanted = _flag(ActionForm())
     if wanted != getattr(user, flag):
+        change, said = FLAGS[flag]
         actor = current_user._get_current_object()
-        attempt(
-            lambda: change(user, wanted, actor=actor), accounts.AccountError, said(user, wanted)
-        )
+        done = said(user, wanted)
+        attempt(lambda: change(user, wanted, actor=actor), accounts.AccountError, done)
     return redirect(url_for("web.admin_users"))
 
 
 @bp.post("/admin/users/<int:user_id>/active")
 @admin_required
 def set_user_active(user_id: int):
-    return _set_flag(
-        user_id,
-        "is_active",
-        accounts.set_active,
-        lambda user, on: f"{'Reactivated' if on else 'Deactivated'} {user.username}.",
-    )
+    return _set_flag(user_id, "is_active")
 
 
 @bp.post("/admin/users/<int:user_id>/admin")
 @admin_required
 def set_user_admin(user_id: int):
-    return _set_flag(
-        user_id,
-        "is_admin",
-        accounts.set_admin,
-        lambda user, on: f"{user.username} is {'now' if on else 'no longer'} an administrator.",
-    )
+    return _set_flag(user_id, "is_admin")
 
 
 @bp.post("/admin/users/<int:user_id>/unlock")

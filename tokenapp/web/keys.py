@@ -185,8 +185,8 @@ def create_key(slug: str):
     form = KeyForm()
     if not form.validate():
         return _page(membership, form=form, status=422)
-    if not once.claim(form.once.data, f"key:{slug}"):
-        return once.already_done("web.project_keys", slug=slug)
+    if replay := once.replayed(form, f"key:{slug}", "web.project_keys", slug=slug):
+        return replay
     credential, secret = lifecycle.issue(
         form.kind.data, current_user, form.label.data, project=membership.project
     )
@@ -213,8 +213,10 @@ def regenerate_key(slug: str, key_id: str):
     if not form.validate():
         flash("; ".join(form.grace.errors or ["The form expired; try again."]), "error")
         return redirect(f"{here}#regenerate", 303)
-    if not once.claim(form.once.data, f"key:{credential.id}"):
-        return once.already_done("web.key_detail", slug=slug, key_id=credential.id)
+    if replay := once.replayed(
+        form, f"key:{credential.id}", "web.key_detail", slug=slug, key_id=credential.id
+    ):
+        return replay
     grace = rotation(form) if credential.kind == "full" else {}
     secret = lifecycle.regenerate(credential, **grace, actor=current_user)
     if credential.kind == "export":

@@ -99,8 +99,8 @@ def create_token():
     if not form.validate_on_submit():
         status = 422 if form.is_submitted() else 200
         return render_template("tokens/new.html", form=form), status
-    if not once.claim(form.once.data, "token:new"):
-        return once.already_done("web.list_tokens")
+    if replay := once.replayed(form, "token:new", "web.list_tokens"):
+        return replay
     credential, secret = lifecycle.issue(
         "pat",
         current_user,
@@ -167,8 +167,10 @@ def regenerate_token(token_id: str):
     form = RegenerateTokenForm()
     if not form.validate():
         return _detail(credential, regenerate_form=form, status=422)
-    if not once.claim(form.once.data, f"token:{credential.id}"):
-        return once.already_done("web.show_token", token_id=credential.id)
+    if replay := once.replayed(
+        form, f"token:{credential.id}", "web.show_token", token_id=credential.id
+    ):
+        return replay
     secret = lifecycle.regenerate(
         credential,
         expires_at=lifecycle.expiry(form.expiration_days()),
