@@ -22,11 +22,16 @@ from .listing import Listing
 from .projects import membership_or_404
 
 
-def _member_or_404(mine: Membership, member_id: int) -> Membership:
+def _owners_form(slug: str, member_id: int, form) -> tuple[Membership, Membership]:
+    """An owner's form about one member: the owner's membership and the member's
+    (404 for either unknown, 403 for a non-owner, 400 for a form without its CSRF token)."""
+    mine = membership_or_404(slug, owner=True)
     membership = projects.members(mine.project).where(Membership.id == member_id).first()
     if membership is None:
         abort(404)
-    return membership
+    if not form.validate_on_submit():
+        abort(400)
+    return mine, membership
 
 
 MEMBER_SORTS = {
@@ -95,11 +100,8 @@ def add_member(slug: str):
 @bp.post("/projects/<slug>/members/<int:member_id>/role")
 @login_required
 def change_member_role(slug: str, member_id: int):
-    mine = membership_or_404(slug, owner=True)
-    membership = _member_or_404(mine, member_id)
     form = RoleForm()
-    if not form.validate_on_submit():
-        abort(400)
+    _, membership = _owners_form(slug, member_id, form)
     attempt(
         lambda: projects.change_role(membership, form.role.data, actor=_actor()),
         projects.ProjectConflict,
@@ -111,10 +113,7 @@ def change_member_role(slug: str, member_id: int):
 @bp.post("/projects/<slug>/members/<int:member_id>/remove")
 @login_required
 def remove_member(slug: str, member_id: int):
-    mine = membership_or_404(slug, owner=True)
-    membership = _member_or_404(mine, member_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    mine, membership = _owners_form(slug, member_id, ActionForm())
     removed = attempt(
         lambda: projects.remove_member(membership, actor=_actor()),
         projects.ProjectConflict,
