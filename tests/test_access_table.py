@@ -7,6 +7,10 @@ method the operation. Runs on SQLite and, with TOKENAPP_TEST_BACKEND=postgresql,
 on PostgreSQL.
 """
 
+import ast
+import inspect
+import textwrap
+
 import pytest
 from conftest import bearer
 
@@ -162,3 +166,17 @@ def test_every_api_route_declares_what_it_needs(app):
         if endpoint.startswith("api.") and endpoint not in PUBLIC and not hasattr(view, "requires")
     ]
     assert undeclared == []
+
+
+def test_every_handler_reads_the_arguments_it_takes(app):
+    """`require` consumes the URL's project and token id (handlers read g.access, g.token):
+    no handler of the API or the pages takes an argument it never reads."""
+    unread = []
+    for endpoint, view in app.view_functions.items():
+        handler = inspect.unwrap(view)
+        if not handler.__module__.startswith("tokenapp."):
+            continue
+        node = ast.parse(textwrap.dedent(inspect.getsource(handler))).body[0]
+        names = {name.id for name in ast.walk(node) if isinstance(name, ast.Name)}
+        unread += [f"{endpoint}({arg.arg})" for arg in node.args.args if arg.arg not in names]
+    assert unread == []

@@ -322,3 +322,24 @@ def test_project_keys_cannot_manage_tokens(
     _, key = make_key(make_project(owner=alice), alice, kind)
     url = TOKENS + suffix.format(id=mine.id)
     assert_problem(client.open(url, method=method, json=body, headers=bearer(key)), 403)
+
+
+def test_expired_tokens_still_change_revoked_ones_are_gone(app, client, clock, headers):
+    """lifecycle.changeable is the one rule: an expired token can still be changed,
+    regenerated and revoked; a revoked one cannot change, and the API maps that to 404."""
+    app.config["CLOCK"] = clock
+    made = client.post(TOKENS, json=dict(VALID, expiration=1), headers=headers).get_json()
+    clock.advance(days=2)
+    url = f"{TOKENS}/{made['id']}"
+    assert client.patch(url, json={"note": "expired"}, headers=headers).status_code == 200
+    again = client.post(f"{url}/regenerate", json={"expiration": 30}, headers=headers)
+    assert again.status_code == 200
+    assert client.delete(url, headers=headers).status_code == 204
+    for response in (
+        client.get(url, headers=headers),
+        client.patch(url, json={"note": "revoked"}, headers=headers),
+        client.post(f"{url}/regenerate", json={"expiration": 30}, headers=headers),
+        client.delete(url, headers=headers),
+    ):
+        assert_problem(response, 404)
+    assert made["id"] not in client.get(TOKENS, headers=headers).get_data(as_text=True)

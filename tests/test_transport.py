@@ -52,3 +52,14 @@ def test_require_https_refuses_plain_http_from_another_machine(client, make_toke
         "/api/v1/auth/verify", headers=bearer(secret), environ_base=REMOTE, base_url="https://x"
     )
     assert verified.status_code == 200
+
+
+def test_every_page_is_no_store_once_from_transport(client, make_user, auth):
+    """The security and sessions pages no longer set no-store themselves: transport does,
+    for every HTML response, once."""
+    make_user("alice")
+    auth.login("alice")
+    for path in ("/account/security", "/account/sessions", "/tokens", "/login/sso"):
+        response = client.get(path)
+        assert response.mimetype == "text/html", path
+        assert response.headers.getlist("Cache-Control") == ["no-store"], path

@@ -52,16 +52,10 @@ class Problem(Exception):
         return response
 
 
-def invalid(errors: list[dict]) -> Problem:
-    """422 with field-level errors: [{"field": ..., "message": ...}]."""
-    fields = ", ".join(sorted({e["field"] for e in errors}))
-    return Problem(
-        422,
-        "Invalid request body",
-        f"Invalid fields: {fields}",
-        kind="validation",
-        errors=errors,
-    )
+def invalid(errors: list[dict], detail: str | None = None) -> Problem:
+    """422 with field-level errors: [{"field": ..., "message": ...}]; the detail names them."""
+    detail = detail or "Invalid fields: " + ", ".join(sorted({e["field"] for e in errors}))
+    return Problem(422, "Invalid request body", detail, kind="validation", errors=errors)
 
 
 API_PREFIX = "/api/"

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from .errors import Problem
+from .errors import invalid
 
 # Nesting of any JSON body: far below anything that recurses (json, peewee, _merge).
 MAX_JSON_DEPTH = 64
@@ -55,13 +56,7 @@ def _closed(raw: bytes) -> bool:
 
 def unacceptable(detail: str) -> Problem:
     """422 for well-formed JSON that no field can hold."""
-    return Problem(
-        422,
-        "Invalid request body",
-        detail,
-        kind="validation",
-        errors=[{"field": "", "message": detail}],
-    )
+    return invalid([{"field": "", "message": detail}], detail)
 
 
 def _too_deep() -> Problem:

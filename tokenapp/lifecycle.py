@@ -27,22 +27,38 @@ MAX_RATE_LIMIT = fields.RATE_LIMIT.high  # requests per minute
 
 
 class CredentialRevoked(Conflict):
-    """Revoked while this change waited for it: the same 409 the pages and the API give."""
+    """A change to a credential that can no longer change: the pages' 409."""
 
     description = "The credential has been revoked; a revoked credential cannot change."
 
 
+def changeable(credential: Credential | None) -> bool:
+    """Can this credential still change (note, scopes, limits, secret, revocation)?
+
+    The one rule: until it is revoked; an expired one can still be regenerated
+    or revoked. Each face maps a refusal its own way: the pages answer 409
+    (``still_changes``), the API shows no such credential (404, ``CHANGEABLE``).
+    """
+    return credential is not None and credential.revoked_at is None
+
+
+CHANGEABLE = Credential.revoked_at.is_null()  # `changeable`, as a query's condition
+
+
+def still_changes(credential: Credential | None) -> Credential:
+    if not changeable(credential):
+        raise CredentialRevoked()
+    return credential
+
+
 def _live(credential: Credential) -> Credential:
-    """The credential's row, locked for this transaction; refused once revoked.
+    """The credential's row, locked for this transaction; refused once it cannot change.
 
     Everything that changes a credential or its secrets takes this lock first,
     so that two regenerations, or a regeneration and a revoke, run one after
     the other and the second sees the first's secrets.
     """
-    row = db.locked(Credential, credential.id)
-    if row is None or row.revoked_at is not None:
-        raise CredentialRevoked()
-    return row
+    return still_changes(db.locked(Credential, credential.id))
 
 
 def expiry(days: int | None) -> datetime.datetime | None:

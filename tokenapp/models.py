@@ -112,21 +112,19 @@ class Credential(BaseModel):
         return "active"
 
     @classmethod
-    def tokens_of(cls, user_id: int, *, live: bool = False):
-        """The user's personal access tokens, newest first; `live`: not revoked."""
+    def tokens_of(cls, user_id: int):
+        """The user's personal access tokens, newest first."""
         where = (cls.user == user_id) & (cls.kind == "pat")
-        if live:
-            where &= cls.revoked_at.is_null()
         return cls.select().where(where).order_by(cls.created_at.desc(), cls.id)
 
     @classmethod
-    def token_of(cls, user_id: int, token_id: str, *, live: bool = False) -> "Credential | None":
+    def token_of(cls, user_id: int, token_id: str) -> "Credential | None":
         """One of the user's tokens by its id as a URL gives it, or None."""
         try:
             key = uuid.UUID(token_id)
         except ValueError:
             return None
-        return cls.tokens_of(user_id, live=live).where(cls.id == key).first()
+        return cls.tokens_of(user_id).where(cls.id == key).first()
 
 
 class Secret(BaseModel):

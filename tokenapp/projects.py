@@ -42,6 +42,19 @@ def create(slug: str, name: str | None, owner: User) -> Project:
     return project
 
 
+def membership(slug: str, user_id: int):
+    """The one query for "the user's membership of the project at slug", with its project.
+
+    Pages run it (404 when empty), the API and /auth/check compile it narrowed
+    to the project's id and the role (access.project_for).
+    """
+    return (
+        Membership.select(Membership, Project)
+        .join(Project)
+        .where((Project.slug == slug) & (Membership.user == user_id))
+    )
+
+
 def visible_to(user_id: int):
     return (
         Project.select(Project, Membership.role)
@@ -162,7 +175,7 @@ def remove_member(membership: Membership, *, actor: User | None = None) -> None:
         keys = Credential.select().where(
             (Credential.project == membership.project)
             & (Credential.user == membership.user)
-            & Credential.revoked_at.is_null()
+            & lifecycle.CHANGEABLE
         )
         for key in keys:
             lifecycle.revoke(key, actor=actor, reason="member removed from the project")

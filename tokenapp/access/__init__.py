@@ -61,12 +61,9 @@ class Access:
     role: str
 
 
+# projects.membership, the pages' query too, narrowed and compiled once (the hot path).
 _membership = Prepared(
-    lambda slug, user_id: (
-        Project.select(Project.id, Membership.role)
-        .join(Membership)
-        .where((Project.slug == slug) & (Membership.user == user_id))
-    ),
+    lambda slug, user_id: projects.membership(slug, user_id).select(Project.id, Membership.role),
     "slug",
     "user_id",
 )
@@ -101,7 +98,8 @@ def require(op: str, entity: str | None = None) -> Callable:
 
     Project routes get ``g.access`` (the project and the caller's role; with
     ``entity=PROJECT`` seeing the project is enough); token routes
-    (``entity=TOKENS``) get ``g.token`` when the URL names one.
+    (``entity=TOKENS``) get ``g.token`` when the URL names one. The URL's
+    project and token id are consumed here: the handler reads g, not them.
     """
 
     def decorator(view: Callable) -> Callable:
@@ -109,9 +107,9 @@ def require(op: str, entity: str | None = None) -> Callable:
         def wrapper(**kwargs):
             principal = g.principal
             if entity == TOKENS:
-                g.token = token_access(principal, op, kwargs.get("token_id"))
+                g.token = token_access(principal, op, kwargs.pop("token_id", None))
                 return view(**kwargs)
-            access = project_for(principal, kwargs["project"])
+            access = project_for(principal, kwargs.pop("project"))  # handlers read g.access
             target = entity or kwargs["collection"]
             if target != PROJECT:
                 if target not in catalogue().entities:

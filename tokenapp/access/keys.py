@@ -10,6 +10,7 @@ everything for a full key): a narrow token cannot mint a wider credential.
 
 import uuid
 
+from .. import lifecycle
 from ..auth import Principal
 from ..errors import Problem
 from ..models import Credential
@@ -39,7 +40,7 @@ def key_of(principal: Principal, project_id: int, role: str, key_id: str) -> Cre
         (Credential.id == wanted)
         & (Credential.project == project_id)
         & Credential.kind.in_(KINDS)
-        & Credential.revoked_at.is_null()
+        & lifecycle.CHANGEABLE
     )
     if role != "owner":
         visible &= Credential.user == principal.user_id

@@ -9,6 +9,7 @@ import datetime
 import ipaddress
 from collections.abc import Iterable
 
+from .. import lifecycle
 from ..auth import Principal
 from ..errors import Problem
 from ..models import Credential
@@ -36,10 +37,10 @@ def token_access(principal: Principal, op: str, token_id: str | None) -> Credent
 
 
 def _own_token(principal: Principal, token_id: str) -> Credential:
-    # A revoked token is gone from the API (DELETE then GET is 404, RFC 9110 §9.3.5);
-    # the web token page and the audit log still show it.
-    credential = Credential.token_of(principal.user_id, token_id, live=True)
-    if credential is None:
+    # A token that can no longer change (revoked) is gone from the API (DELETE then GET
+    # is 404, RFC 9110 §9.3.5); the web token page and the audit log still show it.
+    credential = Credential.token_of(principal.user_id, token_id)
+    if not lifecycle.changeable(credential):
         raise Problem(
             404, "Not Found", f"No personal access token {token_id!r} (or it is revoked)."
         )

@@ -23,7 +23,7 @@ from .serializers import document
 
 @bp.get("/projects/<project>/<collection>")
 @require("read")
-def list_documents(project: str, collection: str):
+def list_documents(collection: str):
     """A page of documents, oldest first; pass `next_cursor` back as `cursor`."""
     rows, more = documents.page(
         g.access.project.id,
@@ -39,7 +39,7 @@ def list_documents(project: str, collection: str):
 
 @bp.post("/projects/<project>/<collection>")
 @require("create")
-def create_document(project: str, collection: str):
+def create_document(collection: str):
     doc = documents.create(
         g.access.project,
         collection,
@@ -52,20 +52,20 @@ def create_document(project: str, collection: str):
 
 @bp.get("/projects/<project>/<collection>/<doc_id>")
 @require("read")
-def get_document(project: str, collection: str, doc_id: str):
+def get_document(collection: str, doc_id: str):
     return jsonify(_shown(_find(collection, doc_id)))
 
 
 @bp.put("/projects/<project>/<collection>/<doc_id>")
 @require("update")
-def replace_document(project: str, collection: str, doc_id: str):
+def replace_document(collection: str, doc_id: str):
     doc = _find(collection, doc_id)
     return jsonify(_shown(documents.save(doc, _document_body())))
 
 
 @bp.patch("/projects/<project>/<collection>/<doc_id>")
 @require("update")
-def patch_document(project: str, collection: str, doc_id: str):
+def patch_document(collection: str, doc_id: str):
     """JSON merge patch (RFC 7396): null removes a field."""
     doc = _find(collection, doc_id)
     return jsonify(_shown(documents.save(doc, documents.merge(doc.body, _document_body()))))
@@ -73,21 +73,21 @@ def patch_document(project: str, collection: str, doc_id: str):
 
 @bp.delete("/projects/<project>/<collection>/<doc_id>")
 @require("delete")
-def delete_document(project: str, collection: str, doc_id: str):
+def delete_document(collection: str, doc_id: str):
     _find(collection, doc_id).delete_instance()
     return "", 204
 
 
 @bp.post("/projects/<project>/flows/<doc_id>/runs")
 @require("run", entity="flows")
-def run_flow(project: str, doc_id: str):
+def run_flow(doc_id: str):
     """Record a run of the flow; the body (optional) is the run's input."""
     return _record_run(doc_id, "run")
 
 
 @bp.post("/projects/<project>/flows/<doc_id>/webhook")
 @require("webhook", entity="flows")
-def trigger_webhook(project: str, doc_id: str):
+def trigger_webhook(doc_id: str):
     """Trigger a webhook flow (a flow whose document has "trigger": "webhook")."""
     return _record_run(doc_id, "webhook")
 

@@ -49,7 +49,7 @@ def list_keys(project: str):
     rows = Credential.select().where(
         (Credential.project == access.project.id)
         & Credential.kind.in_(KINDS)
-        & Credential.revoked_at.is_null()
+        & lifecycle.CHANGEABLE
     )
     if access.role != "owner":
         rows = rows.where(Credential.user == principal.user_id)

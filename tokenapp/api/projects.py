@@ -48,7 +48,7 @@ def list_projects():
 
 @bp.get("/projects/<project>")
 @require("read", PROJECT)
-def get_project(project: str):
+def get_project():
     access = g.access
     row = Project.get_by_id(access.project.id)
     return jsonify(
@@ -62,19 +62,19 @@ def get_project(project: str):
 # Members: the `users` collection is the project's real member list.
 @bp.get("/projects/<project>/users")
 @require("read", entity="users")
-def list_members(project: str):
+def list_members():
     return jsonify(items=[member(m) for m in projects.members(g.access.project)], next_cursor=None)
 
 
 @bp.get("/projects/<project>/users/<username>")
 @require("read", entity="users")
-def get_member(project: str, username: str):
+def get_member(username: str):
     return jsonify(member(_membership(username)))
 
 
 @bp.post("/projects/<project>/users")
 @require("create", entity="users")
-def add_member(project: str):
+def add_member():
     body = read_body(
         {"username": text(USERNAME.low, USERNAME.high), "role": ROLE}, required=("username", "role")
     )
@@ -90,7 +90,7 @@ def add_member(project: str):
 
 @bp.route("/projects/<project>/users/<username>", methods=["PUT", "PATCH"])
 @require("update", entity="users")
-def change_member(project: str, username: str):
+def change_member(username: str):
     body = read_body({"role": ROLE}, required=("role",))
     membership = _membership(username)
     try:
@@ -102,7 +102,7 @@ def change_member(project: str, username: str):
 
 @bp.delete("/projects/<project>/users/<username>")
 @require("delete", entity="users")
-def remove_member(project: str, username: str):
+def remove_member(username: str):
     try:
         projects.remove_member(_membership(username), actor=_actor())
     except projects.ProjectError as exc:

@@ -12,41 +12,34 @@ def timestamp(value: datetime.datetime | None) -> str | None:
     return None if value is None else value.isoformat(timespec="seconds") + "Z"
 
 
-def token(credential: Credential, secret: str | None = None, grace_until=None) -> dict:
-    body = {
+def _credential(credential: Credential, grace_until, own: dict, secret: dict) -> dict:
+    """What a token and a key both show, their own fields, and the secret when there is one."""
+    return {
         "id": str(credential.id),
+        "created_at": timestamp(credential.created_at),
+        "last_used": timestamp(credential.last_used),
+        "state": credential.state,
+        "previous_secret_expires_at": timestamp(grace_until),
+        "ip_allowlist": credential.ip_allowlist,
+        "rate_limit": credential.rate_limit,
+        **own,
+        **{name: value for name, value in secret.items() if value is not None},
+    }
+
+
+def token(credential: Credential, secret: str | None = None, grace_until=None) -> dict:
+    own = {
         "note": credential.note,
         "scopes": credential.scopes,
         "expiration": timestamp(credential.expires_at),
-        "created_at": timestamp(credential.created_at),
-        "last_used": timestamp(credential.last_used),
-        "state": credential.state,
         "expires_soon": expires_soon(credential.expires_at),
-        "previous_secret_expires_at": timestamp(grace_until),
-        "ip_allowlist": credential.ip_allowlist,
-        "rate_limit": credential.rate_limit,
     }
-    if secret is not None:
-        body["token"] = secret
-    return body
+    return _credential(credential, grace_until, own, {"token": secret})
 
 
 def key(credential: Credential, username: str, secret: str | None = None, grace_until=None) -> dict:
-    body = {
-        "id": str(credential.id),
-        "kind": credential.kind,
-        "label": credential.note,
-        "user": username,
-        "created_at": timestamp(credential.created_at),
-        "last_used": timestamp(credential.last_used),
-        "state": credential.state,
-        "previous_secret_expires_at": timestamp(grace_until),
-        "ip_allowlist": credential.ip_allowlist,
-        "rate_limit": credential.rate_limit,
-    }
-    if secret is not None:
-        body["key"] = secret
-    return body
+    own = {"kind": credential.kind, "label": credential.note, "user": username}
+    return _credential(credential, grace_until, own, {"key": secret})
 
 
 def document(doc: Document, creator: str | None = None) -> dict:

@@ -89,19 +89,19 @@ def create_token():
 def list_tokens():
     """The user's live tokens (not revoked) this token covers, newest first, never secrets."""
     principal: Principal = g.principal
-    rows = Credential.tokens_of(principal.user_id, live=True)
+    rows = Credential.tokens_of(principal.user_id).where(lifecycle.CHANGEABLE)
     return jsonify([token(row) for row in rows if access.sees(principal, row.scopes)])
 
 
 @bp.get("/personal-access-tokens/<token_id>")
 @require("read", TOKENS)
-def get_token(token_id: str):
+def get_token():
     return jsonify(token(g.token, grace_until=lifecycle.grace_until(g.token.id)))
 
 
 @bp.patch("/personal-access-tokens/<token_id>")
 @require("update", TOKENS)
-def update_token(token_id: str):
+def update_token():
     """Change the note, scopes, IP allowlist or rate limit."""
     credential, principal = g.token, g.principal
     body = read_body(
@@ -119,7 +119,7 @@ def update_token(token_id: str):
 
 @bp.post("/personal-access-tokens/<token_id>/regenerate")
 @require("update", TOKENS)
-def regenerate_token(token_id: str):
+def regenerate_token():
     """New secret and expiry; the old secret stops at once, or after `grace` days.
 
     With ``"grace_until_first_use": true`` the old secret stops at the new one's
@@ -137,7 +137,7 @@ def regenerate_token(token_id: str):
 
 @bp.get("/personal-access-tokens/<token_id>/usage")
 @require("read", TOKENS)
-def token_usage(token_id: str):
+def token_usage():
     """Requests per hour over the last 7 days (UTC hours, oldest first) and totals."""
     credential = g.token
     found = usage.report(credential.id)
@@ -155,7 +155,7 @@ def token_usage(token_id: str):
 
 @bp.delete("/personal-access-tokens/<token_id>")
 @require("delete", TOKENS)
-def delete_token(token_id: str):
+def delete_token():
     """Revoke the token at once; the row stays, shown as revoked."""
     lifecycle.revoke(g.token, actor=_user(g.principal))
     return "", 204

@@ -200,7 +200,7 @@ def token_list(username, as_json):
 def _revoke(ident: str, kinds: tuple[str, ...], noun: str) -> None:
     with database():
         credential = _credential(ident, kinds)
-        if credential.revoked_at is not None:
+        if not lifecycle.changeable(credential):
             raise click.ClickException(f"{noun} {ident} was already revoked.")
         lifecycle.revoke(credential)
     say(f"Revoked {noun.lower()} {ident}: its secrets stop working at once.")

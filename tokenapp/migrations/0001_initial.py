@@ -9,16 +9,14 @@ from peewee import CharField
 from peewee import DateTimeField
 from peewee import ForeignKeyField
 from peewee import IntegerField
-from peewee import Model
 from peewee import TextField
 from peewee import UUIDField
 
+from tokenapp.migrations._frozen import base
+
 
 def up(migrator, db):
-    class Base(Model):
-        class Meta:
-            database = db
-            legacy_table_names = False
+    Base = base(db)
 
     class User(Base):
         id = AutoField()

@@ -5,22 +5,14 @@ from peewee import CharField
 from peewee import DateTimeField
 from peewee import ForeignKeyField
 from peewee import IntegerField
-from peewee import Model
 from peewee import TextField
-from peewee import UUIDField
+
+from tokenapp.migrations._frozen import counter
+from tokenapp.migrations._frozen import keys
 
 
 def up(migrator, db):
-    class Base(Model):
-        class Meta:
-            database = db
-            legacy_table_names = False
-
-    class User(Base):
-        id = AutoField()
-
-    class Credential(Base):
-        id = UUIDField(primary_key=True)
+    Base, User, Credential = keys(db)
 
     class AuditEvent(Base):
         id = AutoField()
@@ -33,14 +25,8 @@ def up(migrator, db):
         address = CharField(max_length=45, null=True)
         detail = TextField(null=True)
 
-    class Usage(Base):
-        id = AutoField()
-        credential = ForeignKeyField(Credential, on_delete="CASCADE")
-        hour = DateTimeField()
-        count = IntegerField(default=0)
-
-        class Meta:
-            indexes = ((("credential", "hour"), True),)
+    usage = ForeignKeyField(Credential, on_delete="CASCADE")
+    Usage = counter(Base, "Usage", "credential", usage, "hour")
 
     class ExpiryNotice(Base):
         id = AutoField()

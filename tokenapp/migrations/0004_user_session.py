@@ -4,17 +4,12 @@ from peewee import AutoField
 from peewee import CharField
 from peewee import DateTimeField
 from peewee import ForeignKeyField
-from peewee import Model
+
+from tokenapp.migrations._frozen import keys
 
 
 def up(migrator, db):
-    class Base(Model):
-        class Meta:
-            database = db
-            legacy_table_names = False
-
-    class User(Base):
-        id = AutoField()
+    Base, User, _ = keys(db)
 
     class UserSession(Base):
         id = AutoField()

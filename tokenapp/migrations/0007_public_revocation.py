@@ -5,31 +5,15 @@ from peewee import AutoField
 from peewee import CharField
 from peewee import DateTimeField
 from peewee import ForeignKeyField
-from peewee import IntegerField
-from peewee import Model
-from peewee import UUIDField
+
+from tokenapp.migrations._frozen import counter
+from tokenapp.migrations._frozen import keys
 
 
 def up(migrator, db):
-    class Base(Model):
-        class Meta:
-            database = db
-            legacy_table_names = False
-
-    class User(Base):
-        id = AutoField()
-
-    class Credential(Base):
-        id = UUIDField(primary_key=True)
-
-    class AddressWindow(Base):
-        id = AutoField()
-        address = CharField(max_length=45)
-        window_start = DateTimeField()
-        count = IntegerField(default=0)
-
-        class Meta:
-            indexes = ((("address", "window_start"), True),)
+    Base, User, Credential = keys(db)
+    address = CharField(max_length=45)
+    AddressWindow = counter(Base, "AddressWindow", "address", address, "window_start")
 
     class RevocationNotice(Base):
         id = AutoField()

@@ -9,18 +9,13 @@ from peewee import CharField
 from peewee import DateTimeField
 from peewee import ForeignKeyField
 from peewee import IntegerField
-from peewee import Model
 from peewee import TextField
+
+from tokenapp.migrations._frozen import keys
 
 
 def up(migrator, db):
-    class Base(Model):
-        class Meta:
-            database = db
-            legacy_table_names = False
-
-    class User(Base):
-        id = AutoField()
+    Base, User, _ = keys(db)
 
     class TwoFactor(Base):
         user = ForeignKeyField(User, primary_key=True, on_delete="CASCADE")

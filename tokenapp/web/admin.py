@@ -15,6 +15,7 @@ from .. import accounts
 from .. import throttle
 from ..models import User
 from . import bp
+from .changes import attempt
 from .forms import ActionForm
 from .forms import CreateUserForm
 from .forms import ResetPasswordForm
@@ -85,37 +86,41 @@ def _flag(form: ActionForm) -> bool:
     return form.value.data == "1"
 
 
+# A user's flags an admin turns on and off: how each is set, and what the page then says.
+FLAGS = {
+    "is_active": (
+        accounts.set_active,
+        lambda user, on: f"{'Reactivated' if on else 'Deactivated'} {user.username}.",
+    ),
+    "is_admin": (
+        accounts.set_admin,
+        lambda user, on: f"{user.username} is {'now' if on else 'no longer'} an administrator.",
+    ),
+}
+
+
+def _set_flag(user_id: int, flag: str):
+    """Turn a user's flag on or off as the form says; nothing to do when it already is."""
+    user = _target(user_id)
+    wanted = _flag(ActionForm())
+    if wanted != getattr(user, flag):
+        change, said = FLAGS[flag]
+        actor = current_user._get_current_object()
+        done = said(user, wanted)
+        attempt(lambda: change(user, wanted, actor=actor), accounts.AccountError, done)
+    return redirect(url_for("web.admin_users"))
+
+
 @bp.post("/admin/users/<int:user_id>/active")
 @admin_required
 def set_user_active(user_id: int):
-    user = _target(user_id)
-    active = _flag(ActionForm())
-    if active != user.is_active:
-        try:
-            accounts.set_active(user, active, actor=current_user._get_current_object())
-        except accounts.AccountError as exc:
-            flash(str(exc), "error")
-        else:
-            flash(f"{'Reactivated' if active else 'Deactivated'} {user.username}.", "success")
-    return redirect(url_for("web.admin_users"))
+    return _set_flag(user_id, "is_active")
 
 
 @bp.post("/admin/users/<int:user_id>/admin")
 @admin_required
 def set_user_admin(user_id: int):
-    user = _target(user_id)
-    admin = _flag(ActionForm())
-    if admin != user.is_admin:
-        try:
-            accounts.set_admin(user, admin, actor=current_user._get_current_object())
-        except accounts.AccountError as exc:
-            flash(str(exc), "error")
-        else:
-            flash(
-                f"{user.username} is {'now' if admin else 'no longer'} an administrator.",
-                "success",
-            )
-    return redirect(url_for("web.admin_users"))
+    return _set_flag(user_id, "is_admin")
 
 
 @bp.post("/admin/users/<int:user_id>/unlock")

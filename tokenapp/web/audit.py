@@ -69,10 +69,7 @@ def _readable_project(slug: str) -> Project:
     """The project whose log the user may read: any for an admin, their own as owner."""
     if current_user.is_admin:
         return Project.get_or_none(Project.slug == slug) or abort(404)
-    membership = membership_or_404(slug)
-    if membership.role != "owner":
-        abort(403)
-    return membership.project
+    return membership_or_404(slug, owner=True).project
 
 
 def _export(project: Project | None):

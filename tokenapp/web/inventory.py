@@ -164,7 +164,7 @@ def bulk_revoke():
         except ValueError:
             abort(400)
     actor = current_user._get_current_object()
-    chosen = Credential.select().where(Credential.id.in_(ids) & Credential.revoked_at.is_null())
+    chosen = Credential.select().where(Credential.id.in_(ids) & lifecycle.CHANGEABLE)
     revoked = 0
     for credential in chosen:
         lifecycle.revoke(credential, actor=actor)

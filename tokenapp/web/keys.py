@@ -25,6 +25,7 @@ from ..models import Project
 from ..models import User
 from . import bp
 from . import once
+from .changes import save_limits
 from .listing import Listing
 from .projects import membership_or_404
 from .token_forms import ConfirmForm
@@ -54,13 +55,12 @@ def _key(membership: Membership, key_id: str) -> Credential:
 
 def _own_live_key(membership: Membership, key_id: str) -> Credential:
     """The user's own key, for a change. A key acts as its member, so only they
-    regenerate it or set its limits (an owner may revoke it: 403); revoked: 409."""
+    regenerate it or set its limits (an owner may revoke it: 403); 409 once it
+    cannot change (lifecycle's rule)."""
     credential = _key(membership, key_id)
     if credential.user_id != current_user.id:
         abort(403)
-    if credential.revoked_at is not None:
-        abort(409)
-    return credential
+    return lifecycle.still_changes(credential)
 
 
 def _rows(query) -> list[dict]:
@@ -185,8 +185,8 @@ def create_key(slug: str):
     form = KeyForm()
     if not form.validate():
         return _page(membership, form=form, status=422)
-    if not once.claim(form.once.data, f"key:{slug}"):
-        return once.already_done("web.project_keys", slug=slug)
+    if replay := once.replayed(form, f"key:{slug}", "web.project_keys", slug=slug):
+        return replay
     credential, secret = lifecycle.issue(
         form.kind.data, current_user, form.label.data, project=membership.project
     )
@@ -213,8 +213,10 @@ def regenerate_key(slug: str, key_id: str):
     if not form.validate():
         flash("; ".join(form.grace.errors or ["The form expired; try again."]), "error")
         return redirect(f"{here}#regenerate", 303)
-    if not once.claim(form.once.data, f"key:{credential.id}"):
-        return once.already_done("web.key_detail", slug=slug, key_id=credential.id)
+    if replay := once.replayed(
+        form, f"key:{credential.id}", "web.key_detail", slug=slug, key_id=credential.id
+    ):
+        return replay
     grace = rotation(form) if credential.kind == "full" else {}
     secret = lifecycle.regenerate(credential, **grace, actor=current_user)
     if credential.kind == "export":
@@ -231,13 +233,10 @@ def regenerate_key(slug: str, key_id: str):
 def set_key_limits(slug: str, key_id: str):
     membership = membership_or_404(slug)
     credential = _own_live_key(membership, key_id)
-    form = LimitsForm()
-    if not form.validate():
-        return _detail(membership, credential, limits_form=form, status=422)
-    lifecycle.update(credential, actor=current_user, **form.limits())
-    flash(f"Limits of “{credential.note}” saved.", "success")
-    return redirect(
-        url_for("web.key_detail", slug=slug, key_id=credential.id, _anchor="limits"), 303
+    return save_limits(
+        credential,
+        lambda form: _detail(membership, credential, limits_form=form, status=422),
+        url_for("web.key_detail", slug=slug, key_id=credential.id, _anchor="limits"),
     )
 
 

@@ -14,6 +14,7 @@ from .. import projects
 from ..models import Membership
 from ..models import User
 from . import bp
+from .changes import attempt
 from .forms import ActionForm
 from .forms import AddMemberForm
 from .forms import RoleForm
@@ -21,18 +22,16 @@ from .listing import Listing
 from .projects import membership_or_404
 
 
-def _owner_or_403(slug: str) -> Membership:
-    mine = membership_or_404(slug)
-    if mine.role != "owner":
-        abort(403)
-    return mine
-
-
-def _member_or_404(mine: Membership, member_id: int) -> Membership:
+def _owners_form(slug: str, member_id: int, form) -> tuple[Membership, Membership]:
+    """An owner's form about one member: the owner's membership and the member's
+    (404 for either unknown, 403 for a non-owner, 400 for a form without its CSRF token)."""
+    mine = membership_or_404(slug, owner=True)
     membership = projects.members(mine.project).where(Membership.id == member_id).first()
     if membership is None:
         abort(404)
-    return membership
+    if not form.validate_on_submit():
+        abort(400)
+    return mine, membership
 
 
 MEMBER_SORTS = {
@@ -64,6 +63,10 @@ def _page(mine: Membership, form=None, status=200):
     )
 
 
+def _actor():
+    return current_user._get_current_object()
+
+
 def _back(slug: str):
     return redirect(url_for("web.project_members", slug=slug))
 
@@ -77,7 +80,7 @@ def project_members(slug: str):
 @bp.post("/projects/<slug>/members")
 @login_required
 def add_member(slug: str):
-    mine = _owner_or_403(slug)
+    mine = membership_or_404(slug, owner=True)
     form = AddMemberForm()
     if not form.validate_on_submit():
         return _page(mine, form, 400)
@@ -86,9 +89,7 @@ def add_member(slug: str):
         form.username.errors.append("No active user has that username.")
         return _page(mine, form, 400)
     try:
-        projects.add_member(
-            mine.project, user, form.role.data, actor=current_user._get_current_object()
-        )
+        projects.add_member(mine.project, user, form.role.data, actor=_actor())
     except projects.ProjectError as exc:
         form.form_errors.append(str(exc))
         return _page(mine, form, 409 if isinstance(exc, projects.ProjectConflict) else 400)
@@ -99,33 +100,25 @@ def add_member(slug: str):
 @bp.post("/projects/<slug>/members/<int:member_id>/role")
 @login_required
 def change_member_role(slug: str, member_id: int):
-    mine = _owner_or_403(slug)
-    membership = _member_or_404(mine, member_id)
     form = RoleForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        projects.change_role(membership, form.role.data, actor=current_user._get_current_object())
-    except projects.ProjectConflict as exc:
-        flash(str(exc), "error")
-    else:
-        flash(f"{membership.user.username} is now {form.role.data}.", "success")
+    _, membership = _owners_form(slug, member_id, form)
+    attempt(
+        lambda: projects.change_role(membership, form.role.data, actor=_actor()),
+        projects.ProjectConflict,
+        f"{membership.user.username} is now {form.role.data}.",
+    )
     return _back(slug)
 
 
 @bp.post("/projects/<slug>/members/<int:member_id>/remove")
 @login_required
 def remove_member(slug: str, member_id: int):
-    mine = _owner_or_403(slug)
-    membership = _member_or_404(mine, member_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        projects.remove_member(membership, actor=current_user._get_current_object())
-    except projects.ProjectConflict as exc:
-        flash(str(exc), "error")
-        return _back(slug)
-    flash(f"Removed {membership.user.username}.", "success")
-    if membership.id == mine.id:
+    mine, membership = _owners_form(slug, member_id, ActionForm())
+    removed = attempt(
+        lambda: projects.remove_member(membership, actor=_actor()),
+        projects.ProjectConflict,
+        f"Removed {membership.user.username}.",
+    )
+    if removed and membership.id == mine.id:
         return redirect(url_for("web.index"))
     return _back(slug)

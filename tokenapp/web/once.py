@@ -40,6 +40,10 @@ def claim(nonce: str | None, target: str = "") -> bool:
     return True
 
 
-def already_done(endpoint: str, **values):
+def replayed(form, target: str, endpoint: str, **values):
+    """None the first time this form is sent for target; after that, the redirect
+    (to endpoint) that says it was already done."""
+    if claim(form.once.data, target):
+        return None
     flash(ALREADY_DONE, "warning")
     return redirect(url_for(endpoint, **values), 303)

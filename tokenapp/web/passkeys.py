@@ -14,6 +14,7 @@ from .. import throttle
 from .. import twofactor
 from . import bp
 from . import pending
+from .changes import attempt
 from .forms import ActionForm
 from .forms import CodeForm
 from .forms import PasskeyForm
@@ -34,14 +35,13 @@ def passkey_add():
     form = PasskeyForm()
     if not passkeys.relying_party() or not form.validate_on_submit():
         abort(400)
-    try:
-        key = passkeys.register(
+    attempt(
+        lambda: passkeys.register(
             current_user._get_current_object(), form.credential.data, form.name.data
-        )
-    except passkeys.PasskeyError as exc:
-        flash(str(exc), "error")
-    else:
-        flash(f"Passkey “{key.name}” added.", "success")
+        ),
+        passkeys.PasskeyError,
+        lambda key: f"Passkey “{key.name}” added.",
+    )
     return redirect(url_for("web.account_security"))
 
 

@@ -15,17 +15,15 @@ from . import bp
 from .forms import ProjectForm
 
 
-def membership_or_404(slug: str) -> Membership:
-    """The signed-in user's membership of slug; 404 for non-members, so a
-    project's existence is not revealed to people outside it."""
-    membership = (
-        Membership.select(Membership, Project)
-        .join(Project)
-        .where((Project.slug == slug) & (Membership.user == current_user.id))
-        .first()
-    )
+def membership_or_404(slug: str, *, owner: bool = False) -> Membership:
+    """The signed-in user's membership of slug (projects.membership); 404 for
+    non-members, so a project's existence is not revealed to people outside it.
+    `owner`: the page is an owner's, 403 for other members."""
+    membership = projects.membership(slug, current_user.id).first()
     if membership is None:
         abort(404)
+    if owner and membership.role != "owner":
+        abort(403)
     return membership
 
 
@@ -73,7 +71,7 @@ def show_project(slug: str):
     if current_user.is_admin:
         # Admins open any project (read-only here): its owners, keys and audit log.
         project = Project.get_or_none(Project.slug == slug) or abort(404)
-        membership = projects.membership_of(project, current_user.username)
+        membership = projects.membership(slug, current_user.id).first()
         role = membership.role if membership else None
     else:
         membership = membership_or_404(slug)

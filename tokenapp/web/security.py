@@ -41,12 +41,12 @@ def _security_page(form=None, status=200):
         form=form or CodeForm(formdata=None),
         action=ActionForm(formdata=None),
     )
-    return page, status, {"Cache-Control": "no-store"}
+    return page, status
 
 
 def _codes_page(codes: list[str]):
     page = render_template("account/recovery_codes.html", codes=codes)
-    return page, 200, {"Cache-Control": "no-store"}
+    return page, 200
 
 
 @bp.get("/account/security")

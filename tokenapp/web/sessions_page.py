@@ -55,7 +55,7 @@ def account_sessions():
         current=_current_digest(),
         action=ActionForm(formdata=None),
     )
-    return page, 200, {"Cache-Control": "no-store"}
+    return page, 200
 
 
 @bp.post("/account/sessions/<int:session_id>/end")

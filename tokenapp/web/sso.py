@@ -31,7 +31,7 @@ NEXT_KEY = "_sso_next"
 
 def _refused(reason: str, status: int = 400):
     page = render_template("sso_refused.html", reason=reason)
-    return page, status, {"Cache-Control": "no-store"}
+    return page, status
 
 
 @bp.get("/login/sso")

@@ -103,4 +103,4 @@ def _page(user, *, wrong: bool = False):
         with_code=twofactor.has_totp(user),
         wrong=wrong,
     )
-    return page, 403, {"Cache-Control": "no-store"}
+    return page, 403

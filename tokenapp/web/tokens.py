@@ -22,6 +22,7 @@ from ..models import expires_soon
 from ..scopes import OPERATIONS
 from . import bp
 from . import once
+from .changes import save_limits
 from .listing import Listing
 from .token_forms import ConfirmForm
 from .token_forms import LimitsForm
@@ -38,11 +39,8 @@ def _own_token(token_id: str) -> Credential:
 
 
 def _live_token(token_id: str) -> Credential:
-    """The user's token, for a change: a revoked one cannot change (409)."""
-    credential = _own_token(token_id)
-    if credential.revoked_at is not None:
-        abort(409)
-    return credential
+    """The user's token, for a change: 409 once it cannot change (lifecycle's rule)."""
+    return lifecycle.still_changes(_own_token(token_id))
 
 
 @bp.app_template_global()
@@ -101,8 +99,8 @@ def create_token():
     if not form.validate_on_submit():
         status = 422 if form.is_submitted() else 200
         return render_template("tokens/new.html", form=form), status
-    if not once.claim(form.once.data, "token:new"):
-        return once.already_done("web.list_tokens")
+    if replay := once.replayed(form, "token:new", "web.list_tokens"):
+        return replay
     credential, secret = lifecycle.issue(
         "pat",
         current_user,
@@ -169,8 +167,10 @@ def regenerate_token(token_id: str):
     form = RegenerateTokenForm()
     if not form.validate():
         return _detail(credential, regenerate_form=form, status=422)
-    if not once.claim(form.once.data, f"token:{credential.id}"):
-        return once.already_done("web.show_token", token_id=credential.id)
+    if replay := once.replayed(
+        form, f"token:{credential.id}", "web.show_token", token_id=credential.id
+    ):
+        return replay
     secret = lifecycle.regenerate(
         credential,
         expires_at=lifecycle.expiry(form.expiration_days()),
@@ -192,12 +192,11 @@ def regenerate_token(token_id: str):
 @login_required
 def set_token_limits(token_id: str):
     credential = _live_token(token_id)
-    form = LimitsForm()
-    if not form.validate():
-        return _detail(credential, limits_form=form, status=422)
-    lifecycle.update(credential, actor=current_user, **form.limits())
-    flash(f"Limits of “{credential.note}” saved.", "success")
-    return redirect(url_for("web.show_token", token_id=credential.id, _anchor="limits"), 303)
+    return save_limits(
+        credential,
+        lambda form: _detail(credential, limits_form=form, status=422),
+        url_for("web.show_token", token_id=credential.id, _anchor="limits"),
+    )
 
 
 @bp.post("/tokens/<token_id>/delete")
