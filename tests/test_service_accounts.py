@@ -4,6 +4,7 @@ Through the public surface: the API and pages with the test client, the CLI with
 click's runner. Run on PostgreSQL too: TOKENAPP_TEST_BACKEND=postgresql.
 """
 
+import json
 import re
 
 import pytest
@@ -263,7 +264,8 @@ def test_listed_as_such_in_the_api(client, acme, deploy, make_key):
     make_key(acme["project"], deploy)
     make_key(acme["project"], acme["people"]["alice"])
     auth = bearer(acme["pats"]["alice"])
-    members = {m["username"]: m["service_account"] for m in client.get(MEMBERS, headers=auth).json["items"]}
+    listed = client.get(MEMBERS, headers=auth).json["items"]
+    members = {m["username"]: m["service_account"] for m in listed}
     assert members["deploy@acme"] is True and members["alice"] is False
     keys = {k["user"]: k["service_account"] for k in client.get(KEYS, headers=auth).json}
     assert keys == {"deploy@acme": True, "alice": False}
@@ -280,10 +282,10 @@ def test_cli_adds_it_and_creates_its_keys(cli, client, acme):
     secret = created.stdout.strip()
     assert SECRET.fullmatch(secret)
     assert client.get(VERIFY, headers=bearer(secret)).json["user"]["username"] == "deploy@acme"
-    users = {u["username"]: u for u in __import__("json").loads(cli("user", "list", "--json").stdout)}
+    users = {u["username"]: u for u in json.loads(cli("user", "list", "--json").stdout)}
     assert users["deploy@acme"]["service_account"] is True
     assert users["alice"]["service_account"] is False
-    keys = __import__("json").loads(cli("key", "list", "acme", "--json").stdout)
+    keys = json.loads(cli("key", "list", "acme", "--json").stdout)
     assert [k["service_account"] for k in keys] == [True]
     owner = cli("project", "add-service-account", "acme", "boss", "--role", "owner")
     assert owner.exit_code != 0 and "owner" in owner.output
@@ -304,7 +306,7 @@ def test_owner_adds_it_on_the_members_page_and_manages_its_keys(client, auth, ac
     assert auth.login("alice").status_code in (302, 303)
     members = "/projects/acme/members"
     response = auth.post(
-        f"{members}/service-accounts", {"service-name": "deploy", "service-role": "editor"},
+        f"{members}/service-accounts", {"service_name": "deploy", "service_role": "editor"},
         form_page=members,
     )  # fmt: skip
     assert response.status_code in (302, 303), response.get_data(as_text=True)
@@ -335,7 +337,7 @@ def test_members_page_refuses_a_non_owner(client, auth, acme, deploy, make_key):
     members = "/projects/acme/members"
     assert "deploy@acme" in page(client, members)  # every member sees who is a member
     response = auth.post(
-        f"{members}/service-accounts", {"service-name": "ops", "service-role": "viewer"},
+        f"{members}/service-accounts", {"service_name": "ops", "service_role": "viewer"},
         form_page=members,
     )  # fmt: skip
     assert response.status_code == 403

@@ -24,9 +24,10 @@ from .fields import USERNAME
 from .models import Project
 from .models import User
 
+ROLES = ("editor", "viewer")  # never owner (projects._check_role)
 # A password hash nothing matches (as "!" in /etc/shadow): not a bcrypt hash, and
 # password_matches never reads a service account's anyway.
-NO_PASSWORD = "!"
+NO_PASSWORD = "!"  # noqa: S105  (a marker, not a password)
 
 
 def username_for(project: Project, name: str) -> str:

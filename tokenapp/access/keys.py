@@ -4,9 +4,10 @@ Only a personal access token manages keys, never a project key (403). A member
 sees and revokes their own keys, an owner every key of the project; a key acts
 as its member, so only they create, change or regenerate it (403 for an owner,
 as on the pages) -- except a service account's keys, which its project's owners
-manage (``acts_for``: it cannot sign in to do so itself). Whatever returns a new secret (create, regenerate) needs a token
-whose scopes cover what the key will reach (every read for an export key,
-everything for a full key): a narrow token cannot mint a wider credential.
+manage (``acts_for``: it cannot sign in to do so itself). Whatever returns a new
+secret (create, regenerate) needs a token whose scopes cover what the key will
+reach (every read for an export key, everything for a full key): a narrow token
+cannot mint a wider credential.
 """
 
 import uuid
@@ -73,16 +74,20 @@ def own_key(principal: Principal, role: str, credential: Credential) -> None:
         )
 
 
-def holder_for(principal: Principal, project_id: int, role: str, username: str | None) -> User:
-    """Whom a new key acts as: the caller, or (for an owner) a service account of the project."""
-    if username is None:
-        return User.get_by_id(principal.user_id)
-    holder = (
+def member_named(project_id: int, username: str) -> User | None:
+    return (
         User.select()
         .join(Membership)
         .where((Membership.project == project_id) & (User.username == username.strip().lower()))
         .first()
     )
+
+
+def holder_for(principal: Principal, project_id: int, role: str, username: str | None) -> User:
+    """Whom a new key acts as: the caller, or (for an owner) a service account of the project."""
+    if username is None:
+        return User.get_by_id(principal.user_id)
+    holder = member_named(project_id, username)
     if holder is None:
         raise invalid([{"field": "user", "message": f"No member {username!r} in this project."}])
     if not acts_for(role, principal.user_id, holder, project_id):

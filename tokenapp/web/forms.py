@@ -110,6 +110,14 @@ class AddMemberForm(FlaskForm):
     role = SelectField("Role", choices=ROLE_CHOICES, default="viewer")
 
 
+class ServiceAccountForm(FlaskForm):
+    # Named apart from AddMemberForm's fields: both forms are on the members page.
+    service_name = StringField("Name", validators=[DataRequired(), Length(max=64)])
+    service_role = SelectField(
+        "Role", choices=[c for c in ROLE_CHOICES if c.value != "owner"], default="editor"
+    )
+
+
 class AppointOwnerForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
 
