@@ -356,3 +356,17 @@ def test_admin_users_page_lists_it_as_such(client, auth, make_user, acme, deploy
     row = listed.split("deploy@acme", 1)[1].split("</tr>", 1)[0]
     assert "service account" in row
     assert "Make admin" not in row and "Set password" not in row
+
+
+def test_a_public_report_of_its_key_is_told_to_the_projects_owners(
+    client, auth, acme, deploy, make_key
+):
+    _, secret = make_key(acme["project"], deploy, label="ci deploy")
+    reported = client.post("/api/v1/credentials/revoke", json={"credentials": [secret]})
+    assert reported.status_code == 202
+    assert client.get(VERIFY, headers=bearer(secret)).status_code == 401
+    for person, told in (("alice", True), ("erin", True), ("bob", False)):
+        assert auth.login(person).status_code in (302, 303)
+        shown = client.get("/tokens").get_data(as_text=True)
+        assert ("ci deploy (full access key) of deploy@acme" in shown) is told, person
+        auth.logout()
