@@ -349,13 +349,16 @@ def test_members_page_refuses_a_non_owner(client, auth, acme, deploy, make_key):
     assert not Credential.select().where(Credential.note == "x").exists()
 
 
-def test_admin_users_page_lists_it_as_such(client, auth, make_user, acme, deploy):
+def test_admin_pages_list_it_as_such(client, auth, make_user, make_key, acme, deploy):
+    make_key(acme["project"], deploy, label="ci deploy")
     make_user("root", admin=True)
     assert auth.login("root").status_code in (302, 303)
     listed = page(client, "/admin/users")
     row = listed.split("deploy@acme", 1)[1].split("</tr>", 1)[0]
     assert "service account" in row
     assert "Make admin" not in row and "Set password" not in row
+    inventory = page(client, "/admin/credentials").split("ci deploy</td>", 1)[1]
+    assert "deploy@acme <span class=\"badge\">service account</span>" in inventory
 
 
 def test_a_public_report_of_its_key_is_told_to_the_projects_owners(
