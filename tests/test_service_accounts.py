@@ -358,7 +358,7 @@ def test_admin_pages_list_it_as_such(client, auth, make_user, make_key, acme, de
     assert "service account" in row
     assert "Make admin" not in row and "Set password" not in row
     inventory = page(client, "/admin/credentials").split("ci deploy</td>", 1)[1]
-    assert "deploy@acme <span class=\"badge\">service account</span>" in inventory
+    assert 'deploy@acme <span class="badge">service account</span>' in inventory
 
 
 def test_a_public_report_of_its_key_is_told_to_the_projects_owners(
