@@ -84,12 +84,12 @@ def _check_role(role: str, user: User) -> None:
     if role == "owner" and user.is_service_account:
         # Owners manage members and keys, for people and service accounts alike: a
         # service account that could do that would manage, and outlive, its owners.
-        raise ProjectError("A service account is an editor or a viewer, never an owner.", "role")
+        raise ProjectConflict("A service account is an editor or a viewer, never an owner.", "role")
 
 
 def _check_project(project: Project, user: User) -> None:
     if user.service_project_id not in (None, project.id):
-        raise ProjectError(
+        raise ProjectConflict(
             f"{user.username} is a service account of another project; it joins no other.",
             "username",
         )
@@ -129,6 +129,8 @@ def add_member(project: Project, user: User, role: str, *, actor: User | None = 
         with database.atomic():
             _hold(project.id, actor)
             membership = Membership.create(project=project, user=user, role=role)
+            if user.is_service_account:  # back in its one project: removal had stopped it
+                User.update(is_active=True).where(User.id == user.id).execute()
             audit.record(
                 _action(user, "add"),
                 actor,

@@ -31,23 +31,22 @@ NO_PASSWORD = "!"  # noqa: S105  (a marker, not a password)
 
 
 def username_for(project: Project, name: str) -> str:
-    """NAME@PROJECT from NAME (or from NAME@PROJECT itself); ProjectError names the fault."""
-    name = (name or "").strip().lower()
-    base, at, slug = name.partition("@")
-    if at and slug != project.slug:
+    """NAME@PROJECT from NAME, which has a person's username's syntax.
+
+    ProjectError for a bad NAME; ProjectConflict when NAME@PROJECT is over the
+    username limit, which depends on the project's slug (as a taken name does on
+    the project's members, not on the request alone).
+    """
+    name = (name or "").lower()
+    if not accounts.USERNAME.fullmatch(name):
         raise projects.ProjectError(
-            f"A service account of {project.slug} is named NAME or NAME@{project.slug}.",
+            "A service account's name is 1-64 letters, digits, '.', '_' and '-', starting "
+            f"with a letter or digit; it is then known as NAME@{project.slug}.",
             "username",
         )
-    if not accounts.USERNAME.fullmatch(base):
-        raise projects.ProjectError(
-            "A service account's name is letters, digits, '.', '_' and '-', "
-            "starting with a letter or digit.",
-            "username",
-        )
-    username = f"{base}@{project.slug}"
+    username = f"{name}@{project.slug}"
     if len(username) > USERNAME.high:
-        raise projects.ProjectError(
+        raise projects.ProjectConflict(
             f"{username!r} is over {USERNAME.high} characters: choose a shorter name.", "username"
         )
     return username
@@ -57,8 +56,11 @@ def add(project: Project, name: str, role: str, *, actor: User | None = None) ->
     """Add a service account to the project (audited as service_account.add).
 
     A name the project's service account had before it was removed brings that
-    account back, without its revoked keys; any other taken name is a conflict.
+    account back (projects.add_member), without its revoked keys; any other taken
+    name is a conflict.
     """
+    if role not in ROLES:
+        raise projects.ProjectError(f"A service account is an {' or a '.join(ROLES)}.", "role")
     username = username_for(project, name)
     try:
         return _add(project, username, role, actor)
@@ -72,12 +74,7 @@ def _add(project: Project, username: str, role: str, actor: User | None) -> User
         if user is None:
             user = User.create(username=username, password_hash=NO_PASSWORD,
                                service_project=project)  # fmt: skip
-        elif user.service_project_id == project.id and not projects.membership_of(
-            project, username
-        ):
-            User.update(is_active=True).where(User.id == user.id).execute()
-            user.is_active = True
-        else:
+        elif user.service_project_id != project.id:
             raise projects.ProjectConflict(f"The name {username!r} is taken.")
-        projects.add_member(project, user, role, actor=actor)
+        projects.add_member(project, user, role, actor=actor)  # a member already: 409
     return user

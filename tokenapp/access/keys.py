@@ -15,7 +15,6 @@ import uuid
 from .. import lifecycle
 from ..auth import Principal
 from ..errors import Problem
-from ..errors import invalid
 from ..models import Credential
 from ..models import Membership
 from ..models import User
@@ -89,7 +88,7 @@ def holder_for(principal: Principal, project_id: int, role: str, username: str |
         return User.get_by_id(principal.user_id)
     holder = member_named(project_id, username)
     if holder is None:
-        raise invalid([{"field": "user", "message": f"No member {username!r} in this project."}])
+        raise Problem(404, "Not Found", f"No member {username!r} in this project.")
     if not acts_for(role, principal.user_id, holder, project_id):
         raise refuse(
             "role",

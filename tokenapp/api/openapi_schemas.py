@@ -4,6 +4,8 @@ The parts that follow the scope catalogue (scope strings, collections) are
 built per request from the loaded catalogue, so the spec never drifts from it.
 """
 
+from .. import accounts
+from .. import service_accounts
 from ..access import REFUSALS
 from ..fields import IP_ALLOWLIST
 from ..fields import NOTE
@@ -12,6 +14,7 @@ from ..fields import USERNAME
 from ..models import ROLES
 from ..scopes import Catalogue
 
+SERVICE_NAME = accounts.USERNAME.pattern.replace("a-z", "A-Za-z")  # any case: it is lowered
 # What `validation.text` accepts: 1 to N characters, not all whitespace, no NUL.
 NOT_BLANK = r"^[^\u0000]*[^\u0000\s][^\u0000]*$"
 
@@ -240,6 +243,17 @@ def schemas(catalogue: Catalogue, expiration: dict, grace: dict, rate_limit: dic
                     "description": "true: add a new service account NAME@PROJECT (`username` "
                     "is NAME; role editor or viewer) that never signs in; owners manage its keys.",
                 },
+            },
+            # A service account's NAME has a person's username's syntax; it is never an owner.
+            "if": {
+                "required": ["service_account"],
+                "properties": {"service_account": {"const": True}},
+            },
+            "then": {
+                "properties": {
+                    "username": {"pattern": rf"^\s*{SERVICE_NAME}\s*$"},  # text() strips
+                    "role": {"enum": list(service_accounts.ROLES)},
+                }
             },
         },
         "MemberChange": {
