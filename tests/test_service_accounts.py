@@ -77,12 +77,15 @@ def test_its_key_outlives_its_creators_removal_and_deactivation(client, acme, cl
     answer = client.get(VERIFY, headers=bearer(secret))
     assert answer.status_code == 200
     assert answer.json["user"]["username"] == "deploy@acme"
+    assert answer.json["user"]["service_account"] is True
     assert answer.json["project"] == {"slug": "acme", "role": "editor"}
 
     assert cli("user", "deactivate", "alice").exit_code == 0
     assert client.get(VERIFY, headers=bearer(secret)).status_code == 200
     # ...while alice's own credentials stopped.
     assert client.get(VERIFY, headers=bearer(acme["pats"]["alice"])).status_code == 401
+    bob = client.get(VERIFY, headers=bearer(acme["pats"]["bob"])).json["user"]
+    assert bob["service_account"] is False
     write = client.post(
         "/api/v1/projects/acme/dashboards", json={"name": "deployed"}, headers=bearer(secret)
     )
