@@ -357,6 +357,29 @@ def test_members_page_refuses_a_non_owner(client, auth, acme, deploy, make_key):
     assert refused.status_code == 403
     assert client.get(f"{keys}/{key.id}").status_code == 404
     assert not Credential.select().where(Credential.note == "x").exists()
+    membership = projects.membership_of(acme["project"], "deploy@acme")
+    for action in ("remove", "role"):
+        response = auth.post(
+            f"{members}/{membership.id}/{action}", {"role": "viewer"}, form_page=members
+        )
+        assert response.status_code == 403, action
+    assert Credential.get_by_id(key.id).revoked_at is None
+
+
+def test_on_the_members_page_an_owner_cannot_make_it_owner_and_removes_it(
+    client, auth, acme, deploy, make_key
+):
+    key, secret = make_key(acme["project"], deploy)
+    assert auth.login("alice").status_code in (302, 303)
+    members = "/projects/acme/members"
+    membership = projects.membership_of(acme["project"], "deploy@acme")
+    assert auth.post(f"{members}/{membership.id}/role", {"role": "owner"}, form_page=members)
+    assert "never an owner" in page(client, members)
+    assert projects.membership_of(acme["project"], "deploy@acme").role == "editor"
+    auth.post(f"{members}/{membership.id}/remove", {}, form_page=members)
+    assert "Removed deploy@acme." in page(client, members)
+    assert "deploy@acme" not in page(client, members)  # the flash is shown once
+    assert client.get(VERIFY, headers=bearer(secret)).status_code == 401
 
 
 def test_admin_pages_list_it_as_such(client, auth, make_user, make_key, acme, deploy):
