@@ -79,8 +79,8 @@ def get_member(username: str):
 def add_member():
     """Add an existing user, or with ``"service_account": true`` a new service account.
 
-    A service account is named NAME@PROJECT (``username`` may give NAME alone), is an
-    editor or a viewer, never signs in, and its keys are managed by the project's owners.
+    A service account's ``username`` is a NAME; it is known as NAME@PROJECT, is an editor
+    or a viewer, never signs in, and the project's owners manage its keys.
     """
     body = read_body(
         {"username": text(USERNAME.low, USERNAME.high), "role": ROLE, "service_account": boolean},
