@@ -4,8 +4,6 @@ The parts that follow the scope catalogue (scope strings, collections) are
 built per request from the loaded catalogue, so the spec never drifts from it.
 """
 
-from .. import accounts
-from .. import service_accounts
 from ..access import REFUSALS
 from ..fields import IP_ALLOWLIST
 from ..fields import NOTE
@@ -14,7 +12,6 @@ from ..fields import USERNAME
 from ..models import ROLES
 from ..scopes import Catalogue
 
-SERVICE_NAME = accounts.USERNAME.pattern.replace("a-z", "A-Za-z")  # any case: it is lowered
 # What `validation.text` accepts: 1 to N characters, not all whitespace, no NUL.
 NOT_BLANK = r"^[^\u0000]*[^\u0000\s][^\u0000]*$"
 
@@ -218,55 +215,6 @@ def schemas(catalogue: Catalogue, expiration: dict, grace: dict, rate_limit: dic
                 "name": {"type": "string"},
                 "role": {"type": "string", "enum": list(ROLES)},
                 "created_at": TIME,
-            },
-        },
-        "Member": {
-            "type": "object",
-            "required": ["id", "username", "role", "service_account", "created_at"],
-            "properties": {
-                "id": {"type": "string"},
-                "username": {"type": "string"},
-                "role": {"type": "string", "enum": list(ROLES)},
-                "service_account": {"type": "boolean"},
-                "created_at": TIME,
-            },
-        },
-        "MemberAdd": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["username", "role"],
-            "properties": {
-                "username": text(USERNAME.high),
-                "role": {"enum": list(ROLES)},
-                "service_account": {
-                    "type": "boolean",
-                    "description": "true: add a new service account NAME@PROJECT (`username` "
-                    "is NAME; role editor or viewer) that never signs in; owners manage its keys.",
-                },
-            },
-            # A service account's NAME has a person's username's syntax; it is never an owner.
-            "if": {
-                "required": ["service_account"],
-                "properties": {"service_account": {"const": True}},
-            },
-            "then": {
-                "properties": {
-                    "username": {"pattern": rf"^\s*{SERVICE_NAME}\s*$"},  # text() strips
-                    "role": {"enum": list(service_accounts.ROLES)},
-                }
-            },
-        },
-        "MemberChange": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["role"],
-            "properties": {"role": {"enum": list(ROLES)}},
-        },
-        "Members": {
-            "type": "object",
-            "properties": {
-                "items": {"type": "array", "items": ref("Member")},
-                "next_cursor": {"type": "null"},
             },
         },
         "DocumentBody": {
