@@ -2,16 +2,13 @@
 
 from peewee import AutoField
 from peewee import ForeignKeyField
-from peewee import Model
+
+from tokenapp.migrations._frozen import base
 
 
 def up(migrator, db):
-    class Project(Model):
+    class Project(base(db)):
         id = AutoField()
-
-        class Meta:
-            database = db
-            legacy_table_names = False
 
     migrator.migrate(
         migrator.add_column(
