@@ -51,6 +51,8 @@ def team(tmp_path_factory):
         _cli(env, "create-user", name, "--password-stdin", input=PASSWORD)
     _cli(env, "project", "create", "acme", "--owner", "alice", "--name", "Acme")
     _cli(env, "project", "add-member", "acme", "bob", "--role", "editor")
+    # A service account: the members page's badge and the key page's "Acts as" under axe.
+    _cli(env, "project", "add-service-account", "acme", "deploy", "--role", "editor")
     secrets = {
         "bob_key": _cli(
             env, "key", "create", "acme", "--user", "bob", "--kind", "full", "--label", "bob laptop"

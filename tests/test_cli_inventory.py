@@ -93,7 +93,9 @@ def test_lists_print_json_arrays_without_a_secret(cli, team):
 
 def test_lists_as_tables_for_people(cli, team):
     table = cli("key", "list", "billing").stdout.splitlines()
-    assert table[0].split() == ["ID", "LABEL", "USER", "KIND", "STATE", "CREATED_AT", "LAST_USED"]
+    assert table[0].split() == [
+        "ID", "LABEL", "USER", "SERVICE_ACCOUNT", "KIND", "STATE", "CREATED_AT", "LAST_USED"
+    ]  # fmt: skip
     assert "bob laptop" in table[1] and "active" in table[1]
     empty = cli("token", "list", "--user", "bob")
     assert empty.stdout == "" and "(none)" in empty.stderr

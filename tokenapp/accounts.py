@@ -18,6 +18,7 @@ from . import audit
 from . import credentials
 from . import db
 from . import delivery
+from . import fields
 from . import hashing
 from . import sessions
 from . import validation
@@ -25,6 +26,8 @@ from .db import database
 from .models import User
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+# A service account's name, NAME@PROJECT (service_accounts.py): no person's name holds "@".
+SERVICE_USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]*@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 # Hashes of a fixed password, one per cost: checking one keeps an unknown
 # username exactly as slow as a known one (same rounds), so timing names nobody.
 _DUMMY_HASHES: dict[int, bytes] = {}
@@ -46,6 +49,12 @@ _PREHASH_KEY = b"tokenapp password pre-hash v2"
 
 class AccountError(ValueError):
     """A request about accounts that cannot be honoured; the message says why."""
+
+
+def refuse_service_account(user: User, what: str) -> None:
+    """Service accounts never sign in, hold a password or a token, or administer (issue 15)."""
+    if user.is_service_account:
+        raise AccountError(f"{user.username} is a service account: it {what}.")
 
 
 def normalise(username: str) -> str:
@@ -77,7 +86,7 @@ def hash_password(password: str) -> str:
 def password_matches(user: User | None, password: str) -> bool:
     """Check password; an old-style hash that matches is upgraded on the spot."""
     password = password or ""
-    if user is None:
+    if user is None or user.is_service_account:  # it has no password: as slow as anyone's
         hashing.run(bcrypt.checkpw, _prehash(password), _dummy_hash())
         return False
     stored = user.password_hash
@@ -135,6 +144,7 @@ def set_password(
     user: User, password: str, *, actor: User | None = None, must_change: bool = False
 ) -> None:
     """A new password; every session ends. An admin's (must_change) is changed at sign-in."""
+    refuse_service_account(user, "has no password and cannot sign in")
     check_password_rules(password)
     with database.atomic():
         user.password_hash = hash_password(password)
@@ -159,6 +169,8 @@ def set_active(user: User, active: bool, *, actor: User | None = None) -> None:
 
 
 def set_admin(user: User, admin: bool, *, actor: User | None = None) -> None:
+    if admin:
+        refuse_service_account(user, "cannot be an administrator")
     with database.atomic():
         _hold_admins(user, actor)
         if not admin and is_last_active_admin(user):
@@ -206,10 +218,13 @@ def is_last_active_admin(user: User) -> bool:
 
 
 def find_user(username: str) -> User | None:
-    try:
-        return User.get_or_none(User.username == normalise(username))
-    except AccountError:
+    """A person or a service account by name (any case), or None."""
+    name = (username or "").strip().lower()
+    if len(name) > fields.USERNAME.high or not (
+        USERNAME.fullmatch(name) or SERVICE_USERNAME.fullmatch(name)
+    ):
         return None
+    return User.get_or_none(User.username == name)
 
 
 @login_manager.user_loader
@@ -220,6 +235,8 @@ def _load_user(session_id: str) -> User | None:
     except ValueError:
         return None
     if user is None or not user.is_active or str(user.session_version) != version:
+        return None
+    if user.is_service_account:  # no session of one is ever started; none is honoured
         return None
     return user
 

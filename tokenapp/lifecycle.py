@@ -10,6 +10,7 @@ import uuid
 
 from werkzeug.exceptions import Conflict
 
+from . import accounts
 from . import audit
 from . import credentials
 from . import db
@@ -77,6 +78,8 @@ def issue(
     rate_limit: int | None = None,
     actor: User | None = None,
 ) -> tuple[Credential, str]:
+    if kind == "pat":  # a token works across projects; a service account belongs to one
+        accounts.refuse_service_account(user, "cannot hold personal access tokens")
     with database.atomic():
         credential = Credential.create(
             kind=kind,

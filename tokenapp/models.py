@@ -39,6 +39,13 @@ class JSONField(TextField):
         return None if value is None else json.loads(value)
 
 
+class Project(BaseModel):
+    id = AutoField()
+    slug = CharField(max_length=64, unique=True)
+    name = CharField(max_length=200)
+    created_at = DateTimeField(default=now)
+
+
 class User(BaseModel):
     id = AutoField()
     username = CharField(max_length=64, unique=True)  # stored lower-case
@@ -50,6 +57,10 @@ class User(BaseModel):
     must_change_password = BooleanField(null=True)  # an admin set it: change at sign-in
     webhook_url = TextField(null=True)
     created_at = DateTimeField(default=now)
+    # A service account (issue 15): the one project it belongs to; None for a person.
+    service_project = ForeignKeyField(
+        Project, null=True, backref="service_accounts", on_delete="CASCADE"
+    )
 
     # flask-login's contract
     is_authenticated = True
@@ -58,12 +69,9 @@ class User(BaseModel):
     def get_id(self) -> str:
         return f"{self.id}:{self.session_version}"
 
-
-class Project(BaseModel):
-    id = AutoField()
-    slug = CharField(max_length=64, unique=True)
-    name = CharField(max_length=200)
-    created_at = DateTimeField(default=now)
+    @property
+    def is_service_account(self) -> bool:
+        return self.service_project_id is not None
 
 
 class Membership(BaseModel):

@@ -18,7 +18,12 @@ SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 
 
 class ProjectError(ValueError):
-    """A request about projects that cannot be honoured; the message says why."""
+    """A request about projects that cannot be honoured; the message says why (and `field`,
+    when given, names the request's field at fault)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class ProjectConflict(ProjectError):
@@ -73,9 +78,21 @@ def members(project: Project):
     )
 
 
-def _check_role(role: str) -> None:
+def _check_role(role: str, user: User) -> None:
     if role not in ROLES:
-        raise ProjectError(f"Roles are {', '.join(ROLES)}; not {role!r}.")
+        raise ProjectError(f"Roles are {', '.join(ROLES)}; not {role!r}.", "role")
+    if role == "owner" and user.is_service_account:
+        # Owners manage members and keys, for people and service accounts alike: a
+        # service account that could do that would manage, and outlive, its owners.
+        raise ProjectConflict("A service account is an editor or a viewer, never an owner.", "role")
+
+
+def _check_project(project: Project, user: User) -> None:
+    if user.service_project_id not in (None, project.id):
+        raise ProjectConflict(
+            f"{user.username} is a service account of another project; it joins no other.",
+            "username",
+        )
 
 
 def _hold(project_id: int, actor: User | None) -> None:
@@ -106,13 +123,16 @@ def _current(membership: Membership) -> Membership:
 
 
 def add_member(project: Project, user: User, role: str, *, actor: User | None = None) -> Membership:
-    _check_role(role)
+    _check_project(project, user)
+    _check_role(role, user)
     try:
         with database.atomic():
             _hold(project.id, actor)
             membership = Membership.create(project=project, user=user, role=role)
+            if user.is_service_account:  # back in its one project: removal had stopped it
+                User.update(is_active=True).where(User.id == user.id).execute()
             audit.record(
-                "member.add",
+                _action(user, "add"),
                 actor,
                 project=project.slug,
                 target=user.username,
@@ -135,8 +155,12 @@ def _owners_left(project: Project, without: Membership) -> int:
     )
 
 
+def _action(user: User, verb: str) -> str:
+    return f"{'service_account' if user.is_service_account else 'member'}.{verb}"
+
+
 def change_role(membership: Membership, role: str, *, actor: User | None = None) -> None:
-    _check_role(role)
+    _check_role(role, membership.user)
     with database.atomic():
         _hold(membership.project_id, actor)
         _current(membership)
@@ -168,9 +192,9 @@ def remove_member(membership: Membership, *, actor: User | None = None) -> None:
                 "The last owner cannot be removed; make someone else owner first."
             )
         membership.delete_instance()
-        audit.record(
-            "member.remove", actor, project=membership.project.slug, target=membership.user.username
-        )
+        user = membership.user
+        audit.record(_action(user, "remove"), actor, project=membership.project.slug,
+                     target=user.username)  # fmt: skip
         # Revoked, not suspended: re-adding the user (perhaps with a lower role) revives nothing.
         keys = Credential.select().where(
             (Credential.project == membership.project)
@@ -179,6 +203,8 @@ def remove_member(membership: Membership, *, actor: User | None = None) -> None:
         )
         for key in keys:
             lifecycle.revoke(key, actor=actor, reason="member removed from the project")
+        if user.is_service_account:  # it belongs to this project alone: it stops
+            User.update(is_active=False).where(User.id == user.id).execute()
 
 
 def membership_of(project: Project, username: str) -> Membership | None:

@@ -25,6 +25,7 @@ from .db import database
 from .errors import Problem
 from .models import AddressWindow
 from .models import Credential
+from .models import Membership
 from .models import RevocationNotice
 from .models import Secret
 from .models import User
@@ -92,9 +93,21 @@ def report(secrets: list[str]) -> int:
             if row.expires_at is not None and row.expires_at <= moment:
                 continue  # a rotated-out secret whose grace has ended stops nothing
             lifecycle.revoke(credential, system=ACTOR)
-            RevocationNotice.create(user=credential.user_id, credential=credential.id)
+            for user_id in _told(credential):
+                RevocationNotice.create(user=user_id, credential=credential.id)
             stopped += 1
     return stopped
+
+
+def _told(credential: Credential) -> list[int]:
+    """Who hears of it: the credential's user; for a service account, which never signs
+    in, its project's owners (they manage its keys)."""
+    if not User.get_by_id(credential.user_id).is_service_account:
+        return [credential.user_id]
+    owners = Membership.select(Membership.user).where(
+        (Membership.project == credential.project_id) & (Membership.role == "owner")
+    )
+    return [row.user_id for row in owners]
 
 
 def pending_notices(user_id: int) -> list[RevocationNotice]:

@@ -94,12 +94,15 @@ def user_for(claims: dict) -> User:
         raise SignInRefused("You have no tokenapp account yet: ask an administrator for one.")
     if not user.is_active:
         raise SignInRefused("This account is deactivated.")
+    if user.is_service_account:
+        raise SignInRefused("A service account cannot sign in.")
     _sync_admin(user, claims)
     return user
 
 
 def link(user: User, claims: dict) -> None:
     """Remember (iss, sub) for an existing user (the CLI links accounts made before SSO)."""
+    accounts.refuse_service_account(user, "cannot sign in")
     with database.atomic():
         ExternalIdentity.create(user=user.id, issuer=claims["iss"], subject=claims["sub"])
         audit.record("user.sso_link", target=user.username, detail={"issuer": claims["iss"]})

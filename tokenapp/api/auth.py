@@ -41,7 +41,12 @@ def verify():
 def verify_body(principal: Principal) -> dict:
     """verify's answer (without ?explain): the Flask view and the fast path send this."""
     return {
-        "user": {"id": principal.user_id, "username": principal.username},
+        "user": {
+            "id": principal.user_id,
+            "username": principal.username,
+            # Only a service account's name, NAME@PROJECT, holds "@" (accounts.USERNAME).
+            "service_account": "@" in principal.username,
+        },
         "credential": {
             "type": _type_name(principal.kind),
             "id": str(principal.credential_id),

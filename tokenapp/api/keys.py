@@ -8,11 +8,13 @@ from ..access import Access
 from ..access import any_credential
 from ..access import project_for
 from ..access.keys import KINDS
+from ..access.keys import holder_for
 from ..access.keys import key_manager
 from ..access.keys import key_of
 from ..access.keys import may_mint
 from ..access.keys import own_key
 from ..auth import Principal
+from ..fields import USERNAME
 from ..models import Credential
 from ..models import User
 from ..validation import cidr_list
@@ -36,9 +38,9 @@ def _key(principal: Principal, access: Access, key_id: str) -> Credential:
     return key_of(principal, access.project.id, access.role, key_id)
 
 
-def _usernames(rows) -> dict[int, str]:
+def _holders(rows) -> dict[int, User]:
     ids = {row.user_id for row in rows}
-    return dict(User.select(User.id, User.username).where(User.id.in_(ids)).tuples()) if ids else {}
+    return {user.id: user for user in User.select().where(User.id.in_(ids))} if ids else {}
 
 
 @bp.get("/projects/<project>/keys")
@@ -54,35 +56,40 @@ def list_keys(project: str):
     if access.role != "owner":
         rows = rows.where(Credential.user == principal.user_id)
     rows = list(rows.order_by(Credential.created_at.desc(), Credential.id))
-    names = _usernames(rows)
-    return jsonify([key_body(row, names[row.user_id]) for row in rows])
+    holders = _holders(rows)
+    return jsonify([key_body(row, holders[row.user_id]) for row in rows])
 
 
 @bp.post("/projects/<project>/keys")
 @any_credential  # access/keys.py decides
 def create_key(project: str):
-    """Create a key of the caller's; the response is the only time a full key's secret is shown."""
+    """Create a key of the caller's; the response is the only time a full key's secret is shown.
+
+    An owner may give ``"user"``: a service account of the project the key acts as.
+    """
     principal, access = _manager(project)
     body = read_body(
         {
             "kind": one_of(KINDS),
             "label": text(1, 255),
+            "user": text(USERNAME.low, USERNAME.high),
             "ip_allowlist": cidr_list,
             "rate_limit": RATE_LIMIT,
         },
         required=("kind", "label"),
     )
+    holder = holder_for(principal, access.project.id, access.role, body.get("user"))
     may_mint(principal, body["kind"])
-    user = User.get_by_id(principal.user_id)
     credential, secret = lifecycle.issue(
         body["kind"],
-        user,
+        holder,
         body["label"],
         project=access.project,
         ip_allowlist=body.get("ip_allowlist"),
         rate_limit=body.get("rate_limit"),
+        actor=User.get_by_id(principal.user_id),
     )
-    return jsonify(key_body(credential, user.username, secret)), 201
+    return jsonify(key_body(credential, holder, secret)), 201
 
 
 @bp.get("/projects/<project>/keys/<key_id>")
@@ -91,7 +98,7 @@ def get_key(project: str, key_id: str):
     principal, access = _manager(project)
     credential = _key(principal, access, key_id)
     grace = lifecycle.grace_until(credential.id)
-    return jsonify(key_body(credential, _usernames([credential])[credential.user_id], None, grace))
+    return jsonify(key_body(credential, credential.user, None, grace))
 
 
 # PUT as well (as for members): the path also matches /<collection>/<doc_id>, whose PUT
@@ -99,36 +106,37 @@ def get_key(project: str, key_id: str):
 @bp.route("/projects/<project>/keys/<key_id>", methods=["PUT", "PATCH"])
 @any_credential  # access/keys.py decides
 def update_key(project: str, key_id: str):
-    """Change the label, IP allowlist or rate limit of the caller's own key."""
+    """Change the label, IP allowlist or rate limit of the caller's own key (or, for an
+    owner, a service account's)."""
     principal, access = _manager(project)
     credential = _key(principal, access, key_id)
-    own_key(principal, credential)
+    own_key(principal, access.role, credential)
     body = read_body({"label": text(1, 255), "ip_allowlist": cidr_list, "rate_limit": RATE_LIMIT})
     if "label" in body:
         body["note"] = body.pop("label")
-    user = User.get_by_id(principal.user_id)
-    lifecycle.update(credential, actor=user, **body)
+    lifecycle.update(credential, actor=User.get_by_id(principal.user_id), **body)
     grace = lifecycle.grace_until(credential.id)
-    return jsonify(key_body(credential, user.username, None, grace))
+    return jsonify(key_body(credential, credential.user, None, grace))
 
 
 @bp.post("/projects/<project>/keys/<key_id>/regenerate")
 @any_credential  # access/keys.py decides
 def regenerate_key(project: str, key_id: str):
-    """New secret for the caller's own key; the old one stops at once, or after `grace` days.
+    """New secret for the caller's own key (or, for an owner, a service account's); the old
+    one stops at once, or after `grace` days.
 
     With ``"grace_until_first_use": true`` the old secret stops at the new one's
     first request, `grace` days (default 7) at the latest.
     """
     principal, access = _manager(project)
     credential = _key(principal, access, key_id)
-    own_key(principal, credential)
+    own_key(principal, access.role, credential)
     may_mint(principal, credential.kind)
     body = read_body(ROTATION)
-    user = User.get_by_id(principal.user_id)
-    secret = lifecycle.regenerate(credential, **rotation(body), actor=user)
+    actor = User.get_by_id(principal.user_id)
+    secret = lifecycle.regenerate(credential, **rotation(body), actor=actor)
     grace = lifecycle.grace_until(credential.id)
-    return jsonify(key_body(credential, user.username, secret, grace))
+    return jsonify(key_body(credential, credential.user, secret, grace))
 
 
 @bp.delete("/projects/<project>/keys/<key_id>")

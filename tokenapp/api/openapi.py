@@ -17,6 +17,7 @@ from flask import render_template
 from .. import fields
 from ..access import catalogue
 from . import bp
+from .openapi_members import member_schemas
 from .openapi_params import DOC
 from .openapi_params import EXPLAIN
 from .openapi_params import ITEM
@@ -223,7 +224,8 @@ def build_spec() -> dict:
                 },
             },  # fmt: skip
             "responses": responses,
-            "schemas": schemas(
+            "schemas": member_schemas()
+            | schemas(
                 catalogue(),
                 expiration={
                     **nullable_int(fields.EXPIRATION_DAYS.low, fields.EXPIRATION_DAYS.high),

@@ -22,11 +22,15 @@ def query(name, description, schema):
 SLUG = {"type": "string", "pattern": f"^{projects.SLUG.pattern}$"}
 PROJECT = path("project", "The project's slug.", SLUG)
 TOKEN = path("token_id", "The token's id.", {"type": "string", "format": "uuid"})
+# accounts.USERNAME or SERVICE_USERNAME, in either case; "@" also as clients send it, %40.
+_NAMES = (
+    f"(?:{accounts.USERNAME.pattern})|"
+    f"(?:{accounts.SERVICE_USERNAME.pattern.replace('@', '(?:@|%40)')})"
+)
 USERNAME = path(
     "username",
-    "A member's username (case-insensitive).",
-    # accounts.USERNAME, in either case.
-    {"type": "string", "pattern": f"^{accounts.USERNAME.pattern.replace('a-z', 'A-Za-z')}$"},
+    "A member's username (case-insensitive); a service account's is NAME@PROJECT.",
+    {"type": "string", "maxLength": 64, "pattern": f"^(?:{_NAMES.replace('a-z', 'A-Za-z')})$"},
 )
 DOC = path("doc_id", "The document's id.", {"type": "string", "format": "uuid"})
 KEY = path("key_id", "The project key's id.", {"type": "string", "format": "uuid"})

@@ -8,6 +8,7 @@ from ..access import REFUSALS
 from ..fields import IP_ALLOWLIST
 from ..fields import NOTE
 from ..fields import SERVER_FIELDS
+from ..fields import USERNAME
 from ..models import ROLES
 from ..scopes import Catalogue
 
@@ -48,6 +49,7 @@ def key_schemas(grace: dict, rate_limit: dict) -> dict:
         "kind": {"enum": ["export", "full"]},
         "label": {"type": "string"},
         "user": {"type": "string", "description": "The member the key acts as."},
+        "service_account": {"type": "boolean", "description": "The member is a service account."},
         "created_at": TIME,
         "last_used": TIME,
         "state": {"type": "string"},
@@ -70,6 +72,11 @@ def key_schemas(grace: dict, rate_limit: dict) -> dict:
             "properties": {
                 "kind": {"enum": ["export", "full"]},
                 "label": text(255),
+                "user": {
+                    **text(USERNAME.high),
+                    "description": "Owners only: a service account of the project the key "
+                    "acts as (default: the caller).",
+                },
                 "ip_allowlist": CIDR_LIST,
                 "rate_limit": rate_limit,
             },
@@ -208,35 +215,6 @@ def schemas(catalogue: Catalogue, expiration: dict, grace: dict, rate_limit: dic
                 "name": {"type": "string"},
                 "role": {"type": "string", "enum": list(ROLES)},
                 "created_at": TIME,
-            },
-        },
-        "Member": {
-            "type": "object",
-            "required": ["id", "username", "role", "created_at"],
-            "properties": {
-                "id": {"type": "string"},
-                "username": {"type": "string"},
-                "role": {"type": "string", "enum": list(ROLES)},
-                "created_at": TIME,
-            },
-        },
-        "MemberAdd": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["username", "role"],
-            "properties": {"username": text(64), "role": {"enum": list(ROLES)}},
-        },
-        "MemberChange": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["role"],
-            "properties": {"role": {"enum": list(ROLES)}},
-        },
-        "Members": {
-            "type": "object",
-            "properties": {
-                "items": {"type": "array", "items": ref("Member")},
-                "next_cursor": {"type": "null"},
             },
         },
         "DocumentBody": {

@@ -8,6 +8,7 @@ from flask import g
 from flask import jsonify
 
 from .. import projects
+from .. import service_accounts
 from ..access import PROJECT
 from ..access import any_credential
 from ..access import require
@@ -19,6 +20,7 @@ from ..fields import USERNAME
 from ..models import ROLES
 from ..models import Project
 from ..models import User
+from ..validation import boolean
 from ..validation import one_of
 from ..validation import read_body
 from ..validation import text
@@ -75,13 +77,24 @@ def get_member(username: str):
 @bp.post("/projects/<project>/users")
 @require("create", entity="users")
 def add_member():
+    """Add an existing user, or with ``"service_account": true`` a new service account.
+
+    A service account's ``username`` is a NAME; it is known as NAME@PROJECT, is an editor
+    or a viewer, never signs in, and the project's owners manage its keys.
+    """
     body = read_body(
-        {"username": text(USERNAME.low, USERNAME.high), "role": ROLE}, required=("username", "role")
+        {"username": text(USERNAME.low, USERNAME.high), "role": ROLE, "service_account": boolean},
+        required=("username", "role"),
     )
-    user = find_user(body["username"])
-    if user is None:
-        raise Problem(404, "Not Found", f"No user {body['username']!r}.")
     try:
+        if body.get("service_account"):
+            user = service_accounts.add(
+                g.access.project, body["username"], body["role"], actor=_actor()
+            )
+            return jsonify(member(projects.membership_of(g.access.project, user.username))), 201
+        user = find_user(body["username"])
+        if user is None:
+            raise Problem(404, "Not Found", f"No user {body['username']!r}.")
         membership = projects.add_member(g.access.project, user, body["role"], actor=_actor())
     except projects.ProjectError as exc:
         raise _conflict_or_invalid(exc, "role") from None
@@ -125,4 +138,4 @@ def _actor() -> User:
 def _conflict_or_invalid(exc: projects.ProjectError, field: str) -> Problem:
     if isinstance(exc, projects.ProjectConflict):
         return Problem(409, "Conflict", str(exc), kind="conflict")
-    return invalid([{"field": field, "message": str(exc)}])
+    return invalid([{"field": exc.field or field, "message": str(exc)}])

@@ -5,6 +5,7 @@ import datetime
 from ..models import Credential
 from ..models import Document
 from ..models import Membership
+from ..models import User
 from ..models import expires_soon
 
 
@@ -37,8 +38,13 @@ def token(credential: Credential, secret: str | None = None, grace_until=None) -
     return _credential(credential, grace_until, own, {"token": secret})
 
 
-def key(credential: Credential, username: str, secret: str | None = None, grace_until=None) -> dict:
-    own = {"kind": credential.kind, "label": credential.note, "user": username}
+def key(credential: Credential, holder: User, secret: str | None = None, grace_until=None) -> dict:
+    own = {
+        "kind": credential.kind,
+        "label": credential.note,
+        "user": holder.username,
+        "service_account": holder.is_service_account,
+    }
     return _credential(credential, grace_until, own, {"key": secret})
 
 
@@ -58,5 +64,6 @@ def member(membership: Membership) -> dict:
         "id": membership.user.username,
         "username": membership.user.username,
         "role": membership.role,
+        "service_account": membership.user.is_service_account,
         "created_at": timestamp(membership.created_at),
     }

@@ -85,11 +85,12 @@ def user_list(as_json):
                 "username": user.username,
                 "admin": user.is_admin,
                 "active": user.is_active,
+                "service_account": user.is_service_account,
                 "created_at": _when(user.created_at),
             }
             for user in User.select().order_by(User.username)
         ]
-    _emit(rows, ["id", "username", "admin", "active", "created_at"], as_json)
+    _emit(rows, ["id", "username", "admin", "active", "service_account", "created_at"], as_json)
 
 
 @user_group.command("set-password")
@@ -165,8 +166,12 @@ def key_list(slug, as_json):
             .where(Credential.project == _project(slug))
             .order_by(User.username, Credential.created_at)
         )
-        rows = [_credential_row(key, label=key.note) for key in query]
-    _emit(rows, ["id", "label", "user", "kind", "state", "created_at", "last_used"], as_json)
+        rows = [
+            _credential_row(key, label=key.note, service_account=key.user.is_service_account)
+            for key in query
+        ]
+    columns = ["id", "label", "user", "service_account", "kind", "state", "created_at"]
+    _emit(rows, [*columns, "last_used"], as_json)
 
 
 @token_group.command("list")

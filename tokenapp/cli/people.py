@@ -5,6 +5,7 @@ from flask.cli import AppGroup
 
 from .. import accounts
 from .. import projects
+from .. import service_accounts
 from .. import throttle
 from ..models import ROLES
 from . import _project
@@ -43,11 +44,29 @@ def project_add_member(slug, username, role):
     say(f"Added {username} to {slug} as {role}.")
 
 
+@project_group.command("add-service-account")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(service_accounts.ROLES))
+def project_add_service_account(slug, name, role):
+    """Add a service account NAME@SLUG to the project: it never signs in; the project's
+    owners create its keys, which keep working whoever made them.
+
+    Example: tokenapp project add-service-account billing deploy --role editor
+    """
+    with database():
+        user = service_accounts.add(_project(slug), name, role)
+    say(
+        f"Added service account {user.username} to {slug} as {role}; create its keys with "
+        f"`tokenapp key create {slug} --user {user.username} --kind full`."
+    )
+
+
 @project_group.command("remove-member")
 @click.argument("slug")
 @click.argument("username")
 def project_remove_member(slug, username):
-    """Remove USERNAME from the project; their keys stop at once.
+    """Remove USERNAME (a person or a service account) from the project; their keys stop at once.
 
     Example: tokenapp project remove-member billing bob
     """

@@ -19,6 +19,7 @@ from wtforms.widgets import PasswordInput
 
 from .. import validation
 from ..models import ROLES
+from ..service_accounts import ROLES as SERVICE_ROLES
 
 
 def _strip(value):
@@ -108,6 +109,16 @@ class ProjectForm(FlaskForm):
 class AddMemberForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
     role = SelectField("Role", choices=ROLE_CHOICES, default="viewer")
+
+
+class ServiceAccountForm(FlaskForm):
+    # Named apart from AddMemberForm's fields: both forms are on the members page.
+    service_name = StringField(
+        "Name", validators=[DataRequired(), Length(max=64)], filters=[_strip]
+    )
+    service_role = SelectField(
+        "Role", choices=[c for c in ROLE_CHOICES if c.value in SERVICE_ROLES], default="editor"
+    )
 
 
 class AppointOwnerForm(FlaskForm):

@@ -19,6 +19,8 @@ from flask_login import login_required
 
 from .. import lifecycle
 from .. import urls
+from ..access.keys import acts_for
+from ..access.keys import member_named
 from ..models import Credential
 from ..models import Membership
 from ..models import Project
@@ -53,23 +55,27 @@ def _key(membership: Membership, key_id: str) -> Credential:
     return credential
 
 
+def _manages(membership: Membership, holder: User) -> bool:
+    return acts_for(membership.role, current_user.id, holder, membership.project.id)
+
+
 def _own_live_key(membership: Membership, key_id: str) -> Credential:
-    """The user's own key, for a change. A key acts as its member, so only they
-    regenerate it or set its limits (an owner may revoke it: 403); 409 once it
-    cannot change (lifecycle's rule)."""
+    """The user's own key (or, for an owner, a service account's), for a change. A key acts
+    as its member, so only they regenerate it or set its limits (an owner may revoke it:
+    403); 409 once it cannot change (lifecycle's rule)."""
     credential = _key(membership, key_id)
-    if credential.user_id != current_user.id:
+    if not _manages(membership, credential.user):
         abort(403)
     return lifecycle.still_changes(credential)
 
 
-def _rows(query) -> list[dict]:
+def _rows(membership: Membership, query) -> list[dict]:
     return [
         {
             "credential": row,
             "secret": (
                 lifecycle.export_secret(row)
-                if row.kind == "export" and row.user_id == current_user.id
+                if row.kind == "export" and _manages(membership, row.user)
                 else None
             ),
             "grace_until": lifecycle.grace_until(row.id),
@@ -114,7 +120,8 @@ def _keys(membership: Membership, listing: Listing):
     revoked = query.where(Credential.revoked_at.is_null(False)).order_by(
         Credential.revoked_at.desc()
     )
-    return _rows(own), _rows(others), _rows(revoked.limit(100)), more
+    rows = (_rows(membership, part) for part in (own, others, revoked.limit(100)))
+    return *rows, more
 
 
 def _examples(project: Project, keys: list[dict]) -> dict:
@@ -149,6 +156,7 @@ def _page(membership: Membership, *, form=None, status=200):
         more=more,
         sorts=KEY_SORT_LABELS,
         form=form or KeyForm(formdata=None),
+        service_accounts=_service_accounts(membership),
         confirm_form=ConfirmForm(formdata=None),
         examples=_examples(membership.project, keys),
     )
@@ -163,6 +171,7 @@ def _detail(
         project=membership.project,
         key=credential,
         own=credential.user_id == current_user.id,
+        manage=_manages(membership, credential.user),
         grace_until=lifecycle.grace_until(credential.id),
         limits_form=limits_form or LimitsForm.of(credential),
         regenerate_form=RegenerateKeyForm(formdata=None),
@@ -170,6 +179,28 @@ def _detail(
         new_secret=new_secret,
     )
     return response, status
+
+
+def _service_accounts(membership: Membership) -> list[User]:
+    """The service accounts whose keys this member may create: an owner's project's."""
+    if membership.role != "owner":
+        return []
+    return list(
+        User.select()
+        .join(Membership)
+        .where((Membership.project == membership.project.id) & User.service_project.is_null(False))
+        .order_by(User.username)
+    )
+
+
+def _holder(membership: Membership, username: str | None) -> User:
+    """Whom a new key acts as: the user, or a service account an owner names (else 403)."""
+    if not username:
+        return current_user._get_current_object()
+    holder = member_named(membership.project.id, username)
+    if holder is None or not _manages(membership, holder):
+        abort(403)
+    return holder
 
 
 @bp.get("/projects/<slug>/keys")
@@ -185,10 +216,15 @@ def create_key(slug: str):
     form = KeyForm()
     if not form.validate():
         return _page(membership, form=form, status=422)
+    holder = _holder(membership, form.acts_as.data)
     if replay := once.replayed(form, f"key:{slug}", "web.project_keys", slug=slug):
         return replay
     credential, secret = lifecycle.issue(
-        form.kind.data, current_user, form.label.data, project=membership.project
+        form.kind.data,
+        holder,
+        form.label.data,
+        project=membership.project,
+        actor=current_user._get_current_object(),
     )
     if credential.kind == "export":
         flash(f"Export key “{credential.note}” created.", "success")

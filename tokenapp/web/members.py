@@ -11,6 +11,7 @@ from peewee import Case
 
 from .. import accounts
 from .. import projects
+from .. import service_accounts
 from ..models import Membership
 from ..models import User
 from . import bp
@@ -18,6 +19,7 @@ from .changes import attempt
 from .forms import ActionForm
 from .forms import AddMemberForm
 from .forms import RoleForm
+from .forms import ServiceAccountForm
 from .listing import Listing
 from .projects import membership_or_404
 
@@ -41,7 +43,7 @@ MEMBER_SORTS = {
 }
 
 
-def _page(mine: Membership, form=None, status=200):
+def _page(mine: Membership, form=None, status=200, service_form=None):
     listing = Listing.from_request(MEMBER_SORTS, per_page=50)
     members, more = listing.page_of(
         listing.search(projects.members(mine.project), User.username), MEMBER_SORTS
@@ -56,6 +58,7 @@ def _page(mine: Membership, form=None, status=200):
             more=more,
             sorts={"username": "username", "role": "role", "joined": "newest first"},
             form=form or AddMemberForm(formdata=None),
+            service_form=service_form or ServiceAccountForm(formdata=None),
             role_form=RoleForm(formdata=None),
             action=ActionForm(formdata=None),
         ),
@@ -94,6 +97,28 @@ def add_member(slug: str):
         form.form_errors.append(str(exc))
         return _page(mine, form, 409 if isinstance(exc, projects.ProjectConflict) else 400)
     flash(f"Added {user.username} as {form.role.data}.", "success")
+    return _back(slug)
+
+
+@bp.post("/projects/<slug>/members/service-accounts")
+@login_required
+def add_service_account(slug: str):
+    mine = membership_or_404(slug, owner=True)
+    form = ServiceAccountForm()
+    if not form.validate_on_submit():
+        return _page(mine, service_form=form, status=400)
+    try:
+        user = service_accounts.add(
+            mine.project,
+            form.service_name.data,
+            form.service_role.data,
+            actor=_actor(),
+        )
+    except projects.ProjectError as exc:
+        form.form_errors.append(str(exc))
+        status = 409 if isinstance(exc, projects.ProjectConflict) else 400
+        return _page(mine, service_form=form, status=status)
+    flash(f"Added service account {user.username}; create its keys on the key page.", "success")
     return _back(slug)
 
 

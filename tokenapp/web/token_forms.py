@@ -68,6 +68,8 @@ class KeyForm(FlaskForm):
         ],
         description="What the key is for, e.g. “deploy script”.",
     )
+    # Empty: the key acts as its maker; an owner may name a service account of the project.
+    acts_as = StringField("Acts as", filters=[_strip], validators=[Length(max=64)])
 
 
 def grace_field() -> IntegerField:
