@@ -1,4 +1,5 @@
-"""The fast path for verify and check answers byte for byte as the Flask path does."""
+"""The fast path for verify and check answers byte for byte as the Flask path does,
+and leaves the same metrics behind."""
 
 import io
 import sys
@@ -6,6 +7,7 @@ import sys
 import pytest
 
 from tokenapp import lifecycle
+from tokenapp import metrics
 from tokenapp.hotpath import FastPath
 
 VERIFY = "/api/v1/auth/verify"
@@ -47,34 +49,82 @@ def answer(wsgi, env):
     return got[0], list(got[1]), data
 
 
+RULES = """
+[[rule]]
+host = "reports.intranet"
+path = "/reports/"
+methods = ["GET", "HEAD"]
+project = "alpha"
+scope = "dashboard:view"
+
+[[rule]]
+path = "/flows"
+project = "alpha"
+scope = "automation:view"
+"""
+
+
+@pytest.fixture
+def app_overrides(request, tmp_path, clock):
+    """A fixed clock (a 429's Retry-After must not tick between the two answers); with
+    the parameter "rules", a forward rules file."""
+    overrides = {"FAST_PATH": True, "CLOCK": clock}
+    if getattr(request, "param", None) == "rules":
+        rules = tmp_path / "rules.toml"
+        rules.write_text(RULES)
+        overrides["FORWARD_RULES"] = str(rules)
+    return overrides
+
+
 @pytest.fixture
 def secrets(ctx, make_user, make_project, make_token, make_key):
     owner = make_user("owner")
     viewer = make_user("viewer")
     project = make_project("alpha", owner=owner, members=[(viewer, "viewer")])
     limited = lifecycle.issue("pat", owner, "limited", scopes=["dashboard"], rate_limit=1000)
+    spent = lifecycle.issue("pat", owner, "spent", scopes=["dashboard"], rate_limit=1)
     fenced = lifecycle.issue(
         "pat", owner, "fenced", scopes=["dashboard"], ip_allowlist=["10.0.0.0/8"]
     )
     return {
         "pat": make_token(["dashboard", "automation"], user=owner)[1],
+        "view": make_token(["dashboard:view"], user=owner)[1],
         "narrow": make_token(["automation:view"], user=viewer)[1],
         "export": make_key(project, owner, "export")[1],
         "full": make_key(project, owner, "full")[1],
         "limited": limited[1],
+        "spent": spent[1],
         "fenced": fenced[1],
         "unknown": "tkp_" + "A" * 30 + "000000",
     }
 
 
-# (name, environ arguments, answered by the fast path?)
+def nginx(method="GET", uri="/reports/q1", host="reports.intranet"):
+    return {
+        "HTTP_X_ORIGINAL_METHOD": method,
+        "HTTP_X_ORIGINAL_URI": uri,
+        "HTTP_X_ORIGINAL_HOST": host,
+    }
+
+
+def forwarded(method="GET", uri="/reports/q1", host="reports.intranet"):
+    """Caddy's forward_auth and Traefik's forwardAuth."""
+    return {
+        "HTTP_X_FORWARDED_METHOD": method,
+        "HTTP_X_FORWARDED_URI": uri,
+        "HTTP_X_FORWARDED_HOST": host,
+    }
+
+
+QUERY = "project=alpha&scope=dashboard:view"
+# (name, environ arguments, extra environ, answered by the fast path?)
 TABLE = [
     ("verify pat", (VERIFY, "pat"), {}, True),
     ("verify export key", (VERIFY, "export"), {}, True),
     ("verify full key", (VERIFY, "full"), {}, True),
     ("verify loco scheme", (VERIFY, "pat"), {"scheme": "loco"}, True),
     ("verify over https", (VERIFY, "pat"), {"wsgi.url_scheme": "https"}, True),
-    ("check pat project scope", (CHECK, "pat", "project=alpha&scope=dashboard:view"), {}, True),
+    ("check pat project scope", (CHECK, "pat", QUERY), {}, True),
     ("check no query", (CHECK, "full"), {}, True),
     (
         "check original method",
@@ -83,29 +133,56 @@ TABLE = [
         True,
     ),
     ("check forwarded method", (CHECK, "export"), {"HTTP_X_FORWARDED_METHOD": "get"}, True),
-    ("check refused scope", (CHECK, "narrow", "scope=dashboard:view"), {}, False),
+    ("check refused scope", (CHECK, "narrow", "scope=dashboard:view"), {}, True),
     (
         "check refused role",
         (CHECK, "narrow", "project=alpha&scope=automation:view"),
         {"HTTP_X_ORIGINAL_METHOD": "DELETE"},
-        False,
+        True,
     ),
-    ("check unknown project", (CHECK, "pat", "project=nope"), {}, False),
-    ("check bad scope", (CHECK, "pat", "scope=nothing:here"), {}, False),
-    ("check odd method", (CHECK, "pat"), {"HTTP_X_ORIGINAL_METHOD": "BREW"}, False),
+    ("check unknown project", (CHECK, "pat", "project=nope"), {}, True),
+    ("check bad scope", (CHECK, "pat", "scope=nothing:here"), {}, True),
+    ("check blank scope", (CHECK, "pat", "scope="), {}, True),
+    ("check odd method", (CHECK, "pat"), {"HTTP_X_ORIGINAL_METHOD": "BREW"}, True),
     ("check encoded query", (CHECK, "pat", "scope=dashboard%3Aview"), {}, False),
     ("check repeated parameter", (CHECK, "pat", "scope=dashboard&scope=automation"), {}, False),
+    ("check nginx original request", (CHECK, "view", QUERY), nginx(), True),
+    ("check nginx export key writes", (CHECK, "export", QUERY), nginx("DELETE"), True),
+    ("check caddy or traefik", (CHECK, "view", QUERY), forwarded(), True),
+    ("check forwarded export key writes", (CHECK, "export", QUERY), forwarded("PUT"), True),
+    (
+        "check conflicting uris",
+        (CHECK, "view", QUERY),
+        {**forwarded(), "HTTP_X_ORIGINAL_URI": "/flows/1"},
+        True,
+    ),
+    (
+        "check conflicting hosts",
+        (CHECK, "view", QUERY),
+        {**nginx(), "HTTP_X_FORWARDED_HOST": "other.intranet"},
+        True,
+    ),
+    (
+        "check conflicting methods",
+        (CHECK, "export", QUERY),
+        {"HTTP_X_ORIGINAL_METHOD": "DELETE", "HTTP_X_FORWARDED_METHOD": "GET"},
+        True,
+    ),
+    ("check with the client's cookie", (CHECK, "view", QUERY), {"HTTP_COOKIE": "a=b"}, True),
     ("verify explain", (VERIFY, "pat", "explain=1"), {}, False),
     ("verify query key", (VERIFY, None, "key=SECRET"), {}, False),
     ("verify head", (VERIFY, "pat"), {"method": "HEAD"}, False),
     ("verify no credential", (VERIFY, None), {}, False),
     ("verify blank bearer", (VERIFY, ""), {"HTTP_AUTHORIZATION": "Bearer  "}, False),
     ("verify basic", (VERIFY, "pat"), {"scheme": "Basic"}, False),
+    ("verify with a body", (VERIFY, "pat"), {"CONTENT_LENGTH": "0"}, False),
     ("verify unknown", (VERIFY, "unknown"), {}, True),
     ("verify malformed", (VERIFY, None), {"HTTP_AUTHORIZATION": "Bearer tkp_nope"}, True),
     ("verify plain http from elsewhere", (VERIFY, "pat"), {"REMOTE_ADDR": "192.0.2.7"}, False),
-    ("verify rate limited token", (VERIFY, "limited"), {}, False),
-    ("verify allowlist refuses", (VERIFY, "fenced"), {}, False),
+    ("verify rate limited token", (VERIFY, "limited"), {}, True),
+    ("verify spent rate limit", (VERIFY, "spent"), {}, True),
+    ("check spent rate limit", (CHECK, "spent", QUERY), {}, True),
+    ("verify allowlist refuses", (VERIFY, "fenced"), {}, True),
     (
         "verify allowlist admits",
         (VERIFY, "fenced"),
@@ -113,12 +190,34 @@ TABLE = [
         True,
     ),
     ("check unknown", (CHECK, "unknown", "scope=dashboard"), {}, True),
-    ("verify with a cookie", (VERIFY, "pat"), {"HTTP_COOKIE": "tokenapp_session=x"}, False),
+    ("verify with a cookie", (VERIFY, "pat"), {"HTTP_COOKIE": "tokenapp_session=x"}, True),
 ]
+# The same, with TOKENAPP_FORWARD_RULES: a check naming neither project nor scope.
+RULES_TABLE = [
+    ("rules nginx match", (CHECK, "view"), nginx(), True),
+    ("rules caddy or traefik match", (CHECK, "view"), forwarded("HEAD", "/reports/?x=1"), True),
+    ("rules second rule", (CHECK, "narrow"), forwarded("GET", "/flows/7", "any.intranet"), True),
+    ("rules match refuses the method", (CHECK, "view"), forwarded("DELETE"), True),
+    ("rules no match: host", (CHECK, "view"), forwarded(host="other.intranet"), True),
+    ("rules no match: dot segments", (CHECK, "view"), forwarded(uri="/reports/%2e%2e/x"), True),
+    ("rules no uri", (CHECK, "view"), {}, True),
+    ("rules the query decides", (CHECK, "view", QUERY), forwarded(host="other.intranet"), True),
+    (
+        "rules conflicting uris",
+        (CHECK, "view"),
+        {**forwarded(), "HTTP_X_ORIGINAL_URI": "/flows/1"},
+        True,
+    ),
+]
+ROWS = [("plain", *row) for row in TABLE] + [("rules", *row) for row in RULES_TABLE]
 
 
-@pytest.mark.parametrize("app_overrides", [{"FAST_PATH": True}])
-@pytest.mark.parametrize(("name", "args", "extra", "fast"), TABLE, ids=[row[0] for row in TABLE])
+@pytest.mark.parametrize(
+    ("app_overrides", "name", "args", "extra", "fast"),
+    ROWS,
+    ids=[row[1] for row in ROWS],
+    indirect=["app_overrides"],
+)
 def test_fast_path_answers_as_flask_does(app, secrets, name, args, extra, fast):
     path, secret, *query = args
     extra = dict(extra)
@@ -128,12 +227,32 @@ def test_fast_path_answers_as_flask_does(app, secrets, name, args, extra, fast):
         extra["query"] = query[0].replace("SECRET", secrets["pat"])
     env = environ(path, secret, **extra)
     assert isinstance(app.wsgi_app, FastPath)
-    fast = fast and path != CHECK  # check: Flask's until the fast path knows forward rules
+    if "spent" in name:  # the window's one request, so that both answers are the 429
+        assert answer(app.wsgi_app.inner, env)[0].startswith(("200", "204"))
     if env["REQUEST_METHOD"] == "GET":  # answer() is asked only for GET
         assert (app.wsgi_app.answer(dict(env), path) is not None) is fast
+    counted = counters()
     fast_answer = answer(app.wsgi_app, env)
+    fast_counted = counters()
     flask_answer = answer(app.wsgi_app.inner, env)
     assert _steady(fast_answer) == _steady(flask_answer)
+    assert changes(counted, fast_counted) == changes(fast_counted, counters())
+    assert changes(counted, fast_counted)  # each answer is counted (latency too, for these)
+
+
+def counters() -> dict:
+    """The counts of /metrics (requests by group and outcome, 429s, latency observations)."""
+    registry = metrics._get()["registry"]
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in registry.collect()
+        for s in family.samples
+        if s.name.endswith(("_total", "_count"))
+    }
+
+
+def changes(before: dict, after: dict) -> dict:
+    return {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key)}
 
 
 def _steady(answer):
@@ -145,3 +264,8 @@ def _steady(answer):
 @pytest.mark.parametrize("app_overrides", [{"FAST_PATH": False}])
 def test_the_fast_path_can_be_switched_off(app):
     assert not isinstance(app.wsgi_app, FastPath)
+
+
+@pytest.mark.parametrize("app_overrides", [{}])
+def test_the_fast_path_is_on_by_default(app):
+    assert isinstance(app.wsgi_app, FastPath)

@@ -129,18 +129,21 @@ def _start() -> None:
 
 
 def _count(response: Response) -> Response:
-    endpoint = request.endpoint
+    start = g.get("metrics_start")
+    seconds = None if start is None else time.perf_counter() - start
+    record(request.endpoint, response.status_code, seconds)
+    return response
+
+
+def record(endpoint: str | None, status: int, seconds: float | None) -> None:
+    """Count one answered request: the Flask path's after_request and the fast path call it."""
     group = GROUPS.get(endpoint) or _group(endpoint)
-    status = response.status_code
     _child("requests", group, _outcome(status)).inc()
     if status == 429:
         _child("limited", group).inc()
     route = TIMED.get(endpoint)
-    if route is not None:
-        start = g.get("metrics_start")
-        if start is not None:
-            _child("latency", route).observe(time.perf_counter() - start)
-    return response
+    if route is not None and seconds is not None:
+        _child("latency", route).observe(seconds)
 
 
 class _FailureCounter(logging.Handler):
