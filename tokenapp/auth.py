@@ -174,7 +174,7 @@ def _lookup_query(digest):
     )
 
 
-_lookup = Prepared(_lookup_query, "digest")
+_lookup = Prepared(_lookup_query, digest=Secret.digest)
 
 
 def _principal(row: dict) -> Principal:

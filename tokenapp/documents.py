@@ -46,9 +46,9 @@ _one = Prepared(
             & (Document.id == doc_id)
         )
     ),
-    "project",
-    "collection",
-    "doc_id",
+    project=Document.project,
+    collection=Document.collection,
+    doc_id=Document.id,
 )
 
 
@@ -57,7 +57,7 @@ def find(project_id: int, collection: str, doc_id: str) -> Document | None:
         key = uuid.UUID(doc_id)
     except ValueError:
         return None
-    row = _one.first(project=project_id, collection=collection, doc_id=key.hex)
+    row = _one.first(project=project_id, collection=collection, doc_id=key)
     if not row:
         return None
     creator = row.pop("creator")

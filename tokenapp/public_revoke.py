@@ -45,7 +45,7 @@ def throttle(address: str | None) -> None:
     with counter_transaction():
         count = _claim.first(
             address=(address or "unknown")[:45],
-            start=AddressWindow.window_start.db_value(start),
+            start=start,
         )["count"]
         if count == 1:  # the first report of a new minute: older windows are spent
             AddressWindow.delete().where(AddressWindow.window_start < start - WINDOW).execute()
@@ -69,8 +69,8 @@ _claim = Prepared(
         )
         .returning(AddressWindow.count)
     ),
-    "address",
-    "start",
+    address=AddressWindow.address,
+    start=AddressWindow.window_start,
 )
 
 

@@ -64,8 +64,8 @@ class Access:
 # projects.membership, the pages' query too, narrowed and compiled once (the hot path).
 _membership = Prepared(
     lambda slug, user_id: projects.membership(slug, user_id).select(Project.id, Membership.role),
-    "slug",
-    "user_id",
+    slug=Project.slug,
+    user_id=Membership.user,
 )
 
 
