@@ -6,12 +6,15 @@ import sys
 
 import pytest
 
+from tokenapp import documents
 from tokenapp import lifecycle
 from tokenapp import metrics
 from tokenapp.hotpath import FastPath
 
 VERIFY = "/api/v1/auth/verify"
 CHECK = "/api/v1/auth/check"
+DOCS = "/api/v1/projects/alpha/dashboards"
+DOC = DOCS + "/DOC"
 
 
 def environ(path, secret=None, query="", method="GET", scheme="Bearer", **extra):
@@ -86,7 +89,12 @@ def secrets(ctx, make_user, make_project, make_token, make_key):
     fenced = lifecycle.issue(
         "pat", owner, "fenced", scopes=["dashboard"], ip_allowlist=["10.0.0.0/8"]
     )
+    body = {"title": "Q1 – café", "ratio": 0.1, "big": 2**70, "tags": ["a", None, True]}
+    doc = documents.create(project, "dashboards", body, user_id=owner.id, creator="owner")
+    key, _ = make_key(project, owner, "full", label="listed")
     return {
+        "DOC": str(doc.id),
+        "KEY": str(key.id),
         "pat": make_token(["dashboard", "automation"], user=owner)[1],
         "view": make_token(["dashboard:view"], user=owner)[1],
         "narrow": make_token(["automation:view"], user=viewer)[1],
@@ -191,6 +199,23 @@ TABLE = [
     ),
     ("check unknown", (CHECK, "unknown", "scope=dashboard"), {}, True),
     ("verify with a cookie", (VERIFY, "pat"), {"HTTP_COOKIE": "tokenapp_session=x"}, True),
+    ("document read", (DOC, "pat"), {}, True),
+    ("document read by an export key", (DOC, "export"), {}, True),
+    ("document read over https", (DOC, "full"), {"wsgi.url_scheme": "https"}, True),
+    ("document unknown id", (DOCS + "/" + "0" * 32, "pat"), {}, True),
+    ("document malformed id", (DOCS + "/nope", "pat"), {}, True),
+    ("document unknown collection", ("/api/v1/projects/alpha/nothing/DOC", "pat"), {}, True),
+    ("document other project", ("/api/v1/projects/beta/dashboards/DOC", "pat"), {}, True),
+    ("document refused scope", (DOC, "narrow"), {}, True),
+    ("document unknown token", (DOC, "unknown"), {}, True),
+    ("document spent rate limit", (DOC, "spent"), {}, True),
+    ("document with a query", (DOC, "pat", "x=1"), {}, False),
+    ("document by query key", (DOC, None, "key=SECRET"), {}, False),
+    ("document head", (DOC, "pat"), {"method": "HEAD"}, False),
+    ("document trailing slash", (DOC + "/", "pat"), {}, False),
+    ("document non-ascii path", (DOCS + "/caf\xc3\xa9", "pat"), {}, False),
+    ("a project key by id", ("/api/v1/projects/alpha/keys/KEY", "pat"), {}, False),
+    ("a member", ("/api/v1/projects/alpha/users/owner", "pat"), {}, False),
 ]
 # The same, with TOKENAPP_FORWARD_RULES: a check naming neither project nor scope.
 RULES_TABLE = [
@@ -220,6 +245,7 @@ ROWS = [("plain", *row) for row in TABLE] + [("rules", *row) for row in RULES_TA
 )
 def test_fast_path_answers_as_flask_does(app, secrets, name, args, extra, fast):
     path, secret, *query = args
+    path = path.replace("DOC", secrets["DOC"]).replace("KEY", secrets["KEY"])
     extra = dict(extra)
     if secret and secret in secrets:
         secret = secrets[secret]
@@ -228,16 +254,17 @@ def test_fast_path_answers_as_flask_does(app, secrets, name, args, extra, fast):
     env = environ(path, secret, **extra)
     assert isinstance(app.wsgi_app, FastPath)
     if "spent" in name:  # the window's one request, so that both answers are the 429
-        assert answer(app.wsgi_app.inner, env)[0].startswith(("200", "204"))
+        assert answer(app.wsgi_app.inner, env)[0].startswith(("200", "204", "404"))
     if env["REQUEST_METHOD"] == "GET":  # answer() is asked only for GET
-        assert (app.wsgi_app.answer(dict(env), path) is not None) is fast
+        route = app.wsgi_app.route(path)
+        assert (route is not None and app.wsgi_app.answer(dict(env), route) is not None) is fast
     counted = counters()
     fast_answer = answer(app.wsgi_app, env)
     fast_counted = counters()
     flask_answer = answer(app.wsgi_app.inner, env)
     assert _steady(fast_answer) == _steady(flask_answer)
     assert changes(counted, fast_counted) == changes(fast_counted, counters())
-    assert changes(counted, fast_counted)  # each answer is counted (latency too, for these)
+    assert changes(counted, fast_counted)  # each answer is counted
 
 
 def counters() -> dict:

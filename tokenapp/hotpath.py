@@ -1,16 +1,16 @@
-"""The fast path: `verify` and `check` answered in front of Flask, by the same rules.
+"""The fast path: `verify`, `check` and a document read answered in front of Flask.
 
 nginx `auth_request` sends every request of an intranet service through
-`/api/v1/auth/check`, and scripts start with `verify`. For the usual shape of
-request (GET over HTTPS or from loopback, a Bearer/Loco header, a plain query)
-this WSGI layer calls the functions the Flask path calls, in the same order
-(auth.principal_for, access.admit, limits.enforce, usage.touch, then
-api.auth.verify_body or decide_check, and metrics.record), and writes the bytes
-Flask would, refusals (Problems) included. Any other shape (``?key=``,
-``?explain``, HEAD, a body, plain HTTP from elsewhere, an encoded query) and
-any unexpected error go to Flask unchanged. TOKENAPP_FAST_PATH=false turns it
-off; tests/test_hotpath.py sends a table of requests through both.
-"""
+`/api/v1/auth/check`, scripts start with `verify`, and most data calls are reads.
+For the usual shape of request (GET over HTTPS or from loopback, a Bearer/Loco
+header, a plain query) this WSGI layer calls the functions the Flask path calls,
+in the same order (auth.principal_for, access.admit, limits.enforce,
+usage.touch, then api.auth.verify_body, decide_check or access.authorise and
+api.documents.read_document, and metrics.record), and writes the bytes Flask
+would, refusals (Problems) included. Any other shape (``?key=``, ``?explain``,
+HEAD, a body, plain HTTP from elsewhere, an encoded query) and any unexpected
+error go to Flask unchanged. TOKENAPP_FAST_PATH=false turns it off;
+tests/test_hotpath.py sends a table of requests through both."""
 
 import json
 import re
@@ -27,9 +27,11 @@ from . import limits
 from . import metrics
 from . import usage
 from .access import admit
+from .access import authorise
 from .api.auth import check_headers
 from .api.auth import decide_check
 from .api.auth import verify_body
+from .api.documents import read_document
 from .auth import SCHEMES
 from .auth import principal_for
 from .auth import secret_from
@@ -38,8 +40,12 @@ from .errors import MEDIA_TYPE
 from .errors import Problem
 from .transport import api_headers
 
-ENDPOINTS = {"/api/v1/auth/verify": "api.verify", "/api/v1/auth/check": "api.check"}
+VERIFY = "/api/v1/auth/verify"
 CHECK = "/api/v1/auth/check"
+ENDPOINTS = {VERIFY: "api.verify", CHECK: "api.check"}
+GET_DOCUMENT = "api.get_document"
+# /api/v1/projects/<project>/<collection>/<doc_id>, as the URL map has it (no empty segment).
+DOCUMENT = re.compile(r"/api/v1/projects/([^/]+)/([^/]+)/([^/]+)")
 # A query the fast path reads itself: nothing percent-encoded, no '+', no `key`.
 PLAIN_QUERY = re.compile(r"[A-Za-z0-9_.:~=&-]*")
 CHECK_PARAMS = frozenset({"project", "scope"})
@@ -48,12 +54,15 @@ UNUSUAL = ("CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING")
 NO_CONTENT = "204 NO CONTENT"
 OK = "200 OK"
 
+Route = tuple[str, tuple[str, ...]]  # (endpoint, the URL's values)
+
 
 class FastPath:
     def __init__(self, app: Flask, inner: Callable):
         self.app = app
         self.inner = inner
         self.encoders: tuple[Callable, Callable] | None = None
+        self.static: frozenset[str] | None = None
 
     def _encode(self, value: dict, *, compact: bool) -> bytes:
         # Flask's json.dumps builds a JSONEncoder per call (~5 µs): build them once, with
@@ -72,20 +81,46 @@ class FastPath:
         return self.encoders[0 if compact else 1](value).encode()
 
     def __call__(self, environ: dict, start_response: Callable):
-        path = environ.get("PATH_INFO")
-        if path in ENDPOINTS and environ.get("REQUEST_METHOD") == "GET":
-            start = time.perf_counter()
-            answer = self.answer(environ, path)
-            if answer is not None:
-                status, headers, body = answer
-                metrics.record(ENDPOINTS[path], int(status[:3]), time.perf_counter() - start)
-                start_response(status, headers)
-                return [body]
+        if environ.get("REQUEST_METHOD") == "GET":
+            route = self.route(environ.get("PATH_INFO", ""))
+            if route is not None:
+                start = time.perf_counter()
+                answer = self.answer(environ, route)
+                if answer is not None:
+                    status, headers, body = answer
+                    metrics.record(route[0], int(status[:3]), time.perf_counter() - start)
+                    start_response(status, headers)
+                    return [body]
         return self.inner(environ, start_response)
 
-    def answer(self, environ: dict, path: str) -> tuple[str, list, bytes] | None:
+    def route(self, path: str) -> Route | None:
+        """The endpoint (and URL values) the fast path answers for, as Flask's URL map would
+        route the path; None for every other path."""
+        endpoint = ENDPOINTS.get(path)
+        if endpoint is not None:
+            return endpoint, ()
+        match = DOCUMENT.fullmatch(path)
+        # Non-ASCII: werkzeug re-decodes PATH_INFO as UTF-8; NUL: transport refuses it.
+        if match is None or not path.isascii() or "\x00" in path:
+            return None
+        if match[2] in self._static_segments():  # /keys/<key_id>, /users/<username>
+            return None
+        return GET_DOCUMENT, match.groups()
+
+    def _static_segments(self) -> frozenset[str]:
+        if self.static is None:  # after the blueprints are registered: at the first request
+            prefix = "/api/v1/projects/<project>/"
+            self.static = frozenset(
+                rule.rule[len(prefix) :].partition("/")[0]
+                for rule in self.app.url_map.iter_rules()
+                if rule.rule.startswith(prefix) and not rule.rule[len(prefix) :].startswith("<")
+            )
+        return self.static
+
+    def answer(self, environ: dict, route: Route) -> tuple[str, list, bytes] | None:
         """(status, headers, body), or None for Flask to answer."""
-        query = _plain_query(environ.get("QUERY_STRING", ""), path)
+        endpoint = route[0]
+        query = _plain_query(environ.get("QUERY_STRING", ""), endpoint)
         header = environ.get("HTTP_AUTHORIZATION", "")
         if query is None or not header or any(name in environ for name in UNUSUAL):
             return None
@@ -96,7 +131,7 @@ class FastPath:
         # Plain HTTP from elsewhere: Flask answers (require_https, the transport 403).
         if not (secure or transport_allowed(False, False, address)):
             return None
-        if path != CHECK and (self.app.debug or getattr(self.app.json, "compact", None) is False):
+        if self.app.debug or getattr(self.app.json, "compact", None) is False:
             return None  # jsonify indents: let Flask do it
         with self.app.app_context():
             try:
@@ -104,7 +139,7 @@ class FastPath:
                 secret = secret_from(header, [])
                 if secret is None:
                     return None
-                answer = self._decide(path, secret, address, query, environ)
+                answer = self._decide(route, secret, address, query, environ)
             except Problem as problem:
                 answer = self._refusal(problem)
             except Exception:  # noqa: BLE001  (anything unexpected: Flask answers it)
@@ -118,21 +153,27 @@ class FastPath:
         headers.extend(api_headers(secure))
         return status, headers, body
 
-    def _decide(self, path, secret, address, query, environ) -> tuple[str, list, bytes]:
+    def _decide(self, route: Route, secret, address, query, environ) -> tuple[str, list, bytes]:
         # The API blueprint's before_request, then the view: the order of the Flask path.
         principal = principal_for(secret)
         admit(principal, address)
         limits.enforce(principal)
         usage.touch(principal)
-        if path == CHECK:
+        endpoint, values = route
+        if endpoint == "api.check":
             headers = EnvironHeaders(environ)
             decide_check(principal, query.get("project"), query.get("scope"), headers)
-            status, body = NO_CONTENT, b""
             headers = [("Content-Type", "text/html; charset=utf-8"), *check_headers(principal)]
+            return NO_CONTENT, headers, b""
+        if endpoint == GET_DOCUMENT:
+            slug, collection, doc_id = values
+            access = authorise(principal, "read", None, slug, collection)  # @require("read")
+            value = read_document(access.project.id, collection, doc_id)
         else:
-            status, body = OK, self._encode(verify_body(principal), compact=True) + b"\n"
-            headers = [("Content-Type", self.app.json.mimetype), ("Content-Length", str(len(body)))]
-        return status, headers, body
+            value = verify_body(principal)
+        body = self._encode(value, compact=True) + b"\n"
+        headers = [("Content-Type", self.app.json.mimetype), ("Content-Length", str(len(body)))]
+        return OK, headers, body
 
     def _refusal(self, problem: Problem) -> tuple[str, list, bytes]:
         """A Problem as errors.Problem.response renders it."""
@@ -143,10 +184,10 @@ class FastPath:
         return status, headers, body
 
 
-def _plain_query(query: str, path: str) -> dict[str, str] | None:
+def _plain_query(query: str, endpoint: str) -> dict[str, str] | None:
     if not query:
         return {}
-    if path != CHECK or not PLAIN_QUERY.fullmatch(query):
+    if endpoint != "api.check" or not PLAIN_QUERY.fullmatch(query):
         return None
     values: dict[str, str] = {}
     for pair in query.split("&"):
