@@ -11,9 +11,7 @@ _since = Prepared(
     lambda credential, since, user: (
         Credential.select(Credential.id, Credential.created_at, Credential.scopes, User.is_active)
         .join(User)
-        .where(
-            (Credential.id == credential) & (Credential.created_at >= since) & (User.id == user)
-        )
+        .where((Credential.id == credential) & (Credential.created_at >= since) & (User.id == user))
     ),
     credential=Credential.id,
     since=Credential.created_at,
