@@ -133,7 +133,7 @@ def parts(app, fixtures: dict, repeat: int) -> list[tuple[str, float]]:
                 partial(credentials.parse, secret),
             ),
             (
-                "… of which the lookup (`db.Prepared`, one query)",
+                "… of which the lookup (`prepared.Prepared`, one query)",
                 partial(auth._lookup.first, digest=digest),
             ),
             (

@@ -3,21 +3,13 @@
 import logging
 import os
 import threading
-from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Flask
-from peewee import Alias
-from peewee import CharField
 from peewee import DatabaseProxy
-from peewee import Field
-from peewee import ForeignKeyField
-from peewee import IntegerField
 from peewee import Model
 from peewee import Query
-from peewee import TextField
-from peewee import Value
 from playhouse import db_url
 from playhouse.migrations import Runner
 from playhouse.pool import PooledSqliteDatabase
@@ -96,82 +88,6 @@ def connect(url: str):
         # (found by the fuzzer: two workers flushing usage counts).
         options["lock_type"] = "IMMEDIATE"
     return db_url.connect(url, **options)
-
-
-class Prepared:
-    """A query that peewee builds once per process and database class, run with new values.
-
-    Building a peewee query costs about 25 times what SQLite needs to run a
-    primary-key lookup (bench/profile.md), so the hot-path queries compile
-    once. `build` receives one placeholder per parameter and returns a SELECT,
-    or a write with RETURNING; `params` names each parameter with the field
-    whose ``db_value`` stores it (None: passed as is), so callers pass Python
-    values (a UUID, a datetime), as they would to peewee. The first row comes
-    back as a dict keyed by column name or alias, converted by the selected
-    fields as peewee would.
-    """
-
-    def __init__(self, build: Callable[..., Query], **params: Field | None):
-        self.build = build
-        self.params = params
-        self.compiled: dict[type, tuple[str, list, dict, list]] = {}
-
-    def first(self, **values) -> dict | None:
-        sql, arguments, fixed, columns = self.compiled.get(type(database.obj)) or self._compile()
-        if fixed:
-            values.update(fixed)
-        bound = [convert(values[name]) for name, convert in arguments]
-        # fetchall: a write's RETURNING row must be read to the end before COMMIT.
-        rows = database.execute_sql(sql, bound).fetchall()
-        if not rows:
-            return None
-        return {
-            name: value if convert is None or value is None else convert(value)
-            for (name, convert), value in zip(columns, rows[0], strict=True)
-        }
-
-    def _compile(self):
-        marks = {name: Value(_Mark(name), converter=False) for name in self.params}
-        query = self.build(**marks)
-        sql, params = query.sql()
-        arguments, fixed = [], {}
-        for number, param in enumerate(params):
-            if isinstance(param, _Mark):
-                field = self.params[param.name]
-                arguments.append((param.name, _as_is if field is None else field.db_value))
-            else:  # a value the query itself fixed (e.g. LIMIT 1)
-                fixed[f"\x00{number}"] = param
-                arguments.append((f"\x00{number}", _as_is))
-        columns = [_column(node) for node in query._returning]
-        compiled = self.compiled[type(database.obj)] = (sql, arguments, fixed, columns)
-        return compiled
-
-
-class _Mark(str):
-    """Where a value goes in a Prepared query's parameters."""
-
-    def __new__(cls, name: str):
-        mark = super().__new__(cls, "\x00" + name)
-        mark.name = name
-        return mark
-
-
-def _as_is(value):
-    return value
-
-
-def _column(node) -> tuple[str, Callable | None]:
-    """A selected column's name and the conversion of its value (None: as the driver gives it)."""
-    target = node.node if isinstance(node, Alias) else node
-    name = node._alias if isinstance(node, Alias) else node.name
-    if not isinstance(target, Field):
-        return name, None
-    field = target.rel_field if isinstance(target, ForeignKeyField) else target
-    # Integers and strings come from the driver as Python has them: skip adapt().
-    plain = isinstance(field, IntegerField | CharField | TextField)
-    if plain and type(field).python_value is Field.python_value:
-        return name, None
-    return name, target.python_value
 
 
 # The connection each thread keeps, by id: a thread that ends cannot hand its

@@ -9,10 +9,10 @@ import uuid
 from peewee import JOIN
 
 from .clock import now
-from .db import Prepared
 from .models import Document
 from .models import Project
 from .models import User
+from .prepared import Prepared
 
 
 def in_collection(project_id: int, collection: str):

@@ -31,10 +31,10 @@ from flask import g
 
 from .auth import Principal
 from .clock import now
-from .db import Prepared
 from .db import counter_transaction
 from .errors import Problem
 from .models import RateWindow
+from .prepared import Prepared
 
 log = logging.getLogger(__name__)
 

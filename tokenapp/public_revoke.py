@@ -19,7 +19,6 @@ from . import delivery
 from . import lifecycle
 from . import notices
 from .clock import now
-from .db import Prepared
 from .db import counter_transaction
 from .db import database
 from .errors import Problem
@@ -28,6 +27,7 @@ from .models import Credential
 from .models import RevocationNotice
 from .models import Secret
 from .models import User
+from .prepared import Prepared
 
 log = logging.getLogger("tokenapp.notices")  # counted as webhook failures by /metrics
 

@@ -14,10 +14,10 @@ from flask import g
 
 from .. import projects
 from ..auth import Principal
-from ..db import Prepared
 from ..errors import Problem
 from ..models import Membership
 from ..models import Project
+from ..prepared import Prepared
 from .rules import ANY_ROLE
 from .rules import MEMBERS
 from .rules import METHOD_HEADERS
