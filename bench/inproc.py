@@ -133,12 +133,14 @@ def parts(app, fixtures: dict, repeat: int) -> list[tuple[str, float]]:
                 partial(credentials.parse, secret),
             ),
             (
-                "… of which the lookup (`db.Prepared`, one query)",
+                "… of which the lookup (`prepared.Prepared`, one query)",
                 partial(auth._lookup.first, digest=digest),
             ),
             (
                 "`decide_check` (PAT, project and scope)",
-                partial(decide_check, principal, "dashboard:view", project, ["GET"]),
+                partial(
+                    decide_check, principal, project, "dashboard:view", {"X-Original-Method": "GET"}
+                ),
             ),
             ("`verify_body` + JSON", lambda: app.json.dumps(verify_body(principal))),
             (

@@ -210,8 +210,8 @@ def others(c: dict) -> list[str]:
     lines += [
         "",
         "Usage counts are on in every row above; 'verify PAT, limits on' is a PAT with a rate "
-        "limit of 100,000/min and an IP allowlist (Flask answers it: the fast path leaves "
-        "limits to Flask). Profile of verify: bench/profile.md.",
+        "limit of 100,000/min and an IP allowlist (the fast path answers it, limits "
+        "included). Profile of verify: bench/profile.md.",
         "",
     ]
     return lines

@@ -1,15 +1,20 @@
-"""The fast path for verify and check answers byte for byte as the Flask path does."""
+"""The fast path for verify and check answers byte for byte as the Flask path does,
+and leaves the same metrics behind."""
 
 import io
 import sys
 
 import pytest
 
+from tokenapp import documents
 from tokenapp import lifecycle
+from tokenapp import metrics
 from tokenapp.hotpath import FastPath
 
 VERIFY = "/api/v1/auth/verify"
 CHECK = "/api/v1/auth/check"
+DOCS = "/api/v1/projects/alpha/dashboards"
+DOC = DOCS + "/DOC"
 
 
 def environ(path, secret=None, query="", method="GET", scheme="Bearer", **extra):
@@ -47,34 +52,87 @@ def answer(wsgi, env):
     return got[0], list(got[1]), data
 
 
+RULES = """
+[[rule]]
+host = "reports.intranet"
+path = "/reports/"
+methods = ["GET", "HEAD"]
+project = "alpha"
+scope = "dashboard:view"
+
+[[rule]]
+path = "/flows"
+project = "alpha"
+scope = "automation:view"
+"""
+
+
+@pytest.fixture
+def app_overrides(request, tmp_path, clock):
+    """A fixed clock (a 429's Retry-After must not tick between the two answers); with
+    the parameter "rules", a forward rules file."""
+    overrides = {"FAST_PATH": True, "CLOCK": clock}
+    if getattr(request, "param", None) == "rules":
+        rules = tmp_path / "rules.toml"
+        rules.write_text(RULES)
+        overrides["FORWARD_RULES"] = str(rules)
+    return overrides
+
+
 @pytest.fixture
 def secrets(ctx, make_user, make_project, make_token, make_key):
     owner = make_user("owner")
     viewer = make_user("viewer")
     project = make_project("alpha", owner=owner, members=[(viewer, "viewer")])
     limited = lifecycle.issue("pat", owner, "limited", scopes=["dashboard"], rate_limit=1000)
+    spent = lifecycle.issue("pat", owner, "spent", scopes=["dashboard"], rate_limit=1)
     fenced = lifecycle.issue(
         "pat", owner, "fenced", scopes=["dashboard"], ip_allowlist=["10.0.0.0/8"]
     )
+    body = {"title": "Q1 – café", "ratio": 0.1, "big": 2**70, "tags": ["a", None, True]}
+    doc = documents.create(project, "dashboards", body, user_id=owner.id, creator="owner")
+    key, _ = make_key(project, owner, "full", label="listed")
     return {
+        "DOC": str(doc.id),
+        "KEY": str(key.id),
         "pat": make_token(["dashboard", "automation"], user=owner)[1],
+        "view": make_token(["dashboard:view"], user=owner)[1],
         "narrow": make_token(["automation:view"], user=viewer)[1],
         "export": make_key(project, owner, "export")[1],
         "full": make_key(project, owner, "full")[1],
         "limited": limited[1],
+        "spent": spent[1],
         "fenced": fenced[1],
         "unknown": "tkp_" + "A" * 30 + "000000",
     }
 
 
-# (name, environ arguments, answered by the fast path?)
+def nginx(method="GET", uri="/reports/q1", host="reports.intranet"):
+    return {
+        "HTTP_X_ORIGINAL_METHOD": method,
+        "HTTP_X_ORIGINAL_URI": uri,
+        "HTTP_X_ORIGINAL_HOST": host,
+    }
+
+
+def forwarded(method="GET", uri="/reports/q1", host="reports.intranet"):
+    """Caddy's forward_auth and Traefik's forwardAuth."""
+    return {
+        "HTTP_X_FORWARDED_METHOD": method,
+        "HTTP_X_FORWARDED_URI": uri,
+        "HTTP_X_FORWARDED_HOST": host,
+    }
+
+
+QUERY = "project=alpha&scope=dashboard:view"
+# (name, environ arguments, extra environ, answered by the fast path?)
 TABLE = [
     ("verify pat", (VERIFY, "pat"), {}, True),
     ("verify export key", (VERIFY, "export"), {}, True),
     ("verify full key", (VERIFY, "full"), {}, True),
     ("verify loco scheme", (VERIFY, "pat"), {"scheme": "loco"}, True),
     ("verify over https", (VERIFY, "pat"), {"wsgi.url_scheme": "https"}, True),
-    ("check pat project scope", (CHECK, "pat", "project=alpha&scope=dashboard:view"), {}, True),
+    ("check pat project scope", (CHECK, "pat", QUERY), {}, True),
     ("check no query", (CHECK, "full"), {}, True),
     (
         "check original method",
@@ -83,29 +141,56 @@ TABLE = [
         True,
     ),
     ("check forwarded method", (CHECK, "export"), {"HTTP_X_FORWARDED_METHOD": "get"}, True),
-    ("check refused scope", (CHECK, "narrow", "scope=dashboard:view"), {}, False),
+    ("check refused scope", (CHECK, "narrow", "scope=dashboard:view"), {}, True),
     (
         "check refused role",
         (CHECK, "narrow", "project=alpha&scope=automation:view"),
         {"HTTP_X_ORIGINAL_METHOD": "DELETE"},
-        False,
+        True,
     ),
-    ("check unknown project", (CHECK, "pat", "project=nope"), {}, False),
-    ("check bad scope", (CHECK, "pat", "scope=nothing:here"), {}, False),
-    ("check odd method", (CHECK, "pat"), {"HTTP_X_ORIGINAL_METHOD": "BREW"}, False),
+    ("check unknown project", (CHECK, "pat", "project=nope"), {}, True),
+    ("check bad scope", (CHECK, "pat", "scope=nothing:here"), {}, True),
+    ("check blank scope", (CHECK, "pat", "scope="), {}, True),
+    ("check odd method", (CHECK, "pat"), {"HTTP_X_ORIGINAL_METHOD": "BREW"}, True),
     ("check encoded query", (CHECK, "pat", "scope=dashboard%3Aview"), {}, False),
     ("check repeated parameter", (CHECK, "pat", "scope=dashboard&scope=automation"), {}, False),
+    ("check nginx original request", (CHECK, "view", QUERY), nginx(), True),
+    ("check nginx export key writes", (CHECK, "export", QUERY), nginx("DELETE"), True),
+    ("check caddy or traefik", (CHECK, "view", QUERY), forwarded(), True),
+    ("check forwarded export key writes", (CHECK, "export", QUERY), forwarded("PUT"), True),
+    (
+        "check conflicting uris",
+        (CHECK, "view", QUERY),
+        {**forwarded(), "HTTP_X_ORIGINAL_URI": "/flows/1"},
+        True,
+    ),
+    (
+        "check conflicting hosts",
+        (CHECK, "view", QUERY),
+        {**nginx(), "HTTP_X_FORWARDED_HOST": "other.intranet"},
+        True,
+    ),
+    (
+        "check conflicting methods",
+        (CHECK, "export", QUERY),
+        {"HTTP_X_ORIGINAL_METHOD": "DELETE", "HTTP_X_FORWARDED_METHOD": "GET"},
+        True,
+    ),
+    ("check with the client's cookie", (CHECK, "view", QUERY), {"HTTP_COOKIE": "a=b"}, True),
     ("verify explain", (VERIFY, "pat", "explain=1"), {}, False),
     ("verify query key", (VERIFY, None, "key=SECRET"), {}, False),
     ("verify head", (VERIFY, "pat"), {"method": "HEAD"}, False),
     ("verify no credential", (VERIFY, None), {}, False),
     ("verify blank bearer", (VERIFY, ""), {"HTTP_AUTHORIZATION": "Bearer  "}, False),
     ("verify basic", (VERIFY, "pat"), {"scheme": "Basic"}, False),
+    ("verify with a body", (VERIFY, "pat"), {"CONTENT_LENGTH": "0"}, False),
     ("verify unknown", (VERIFY, "unknown"), {}, True),
     ("verify malformed", (VERIFY, None), {"HTTP_AUTHORIZATION": "Bearer tkp_nope"}, True),
     ("verify plain http from elsewhere", (VERIFY, "pat"), {"REMOTE_ADDR": "192.0.2.7"}, False),
-    ("verify rate limited token", (VERIFY, "limited"), {}, False),
-    ("verify allowlist refuses", (VERIFY, "fenced"), {}, False),
+    ("verify rate limited token", (VERIFY, "limited"), {}, True),
+    ("verify spent rate limit", (VERIFY, "spent"), {}, True),
+    ("check spent rate limit", (CHECK, "spent", QUERY), {}, True),
+    ("verify allowlist refuses", (VERIFY, "fenced"), {}, True),
     (
         "verify allowlist admits",
         (VERIFY, "fenced"),
@@ -113,14 +198,54 @@ TABLE = [
         True,
     ),
     ("check unknown", (CHECK, "unknown", "scope=dashboard"), {}, True),
-    ("verify with a cookie", (VERIFY, "pat"), {"HTTP_COOKIE": "tokenapp_session=x"}, False),
+    ("verify with a cookie", (VERIFY, "pat"), {"HTTP_COOKIE": "tokenapp_session=x"}, True),
+    ("document read", (DOC, "pat"), {}, True),
+    ("document read by an export key", (DOC, "export"), {}, True),
+    ("document read over https", (DOC, "full"), {"wsgi.url_scheme": "https"}, True),
+    ("document unknown id", (DOCS + "/" + "0" * 32, "pat"), {}, True),
+    ("document malformed id", (DOCS + "/nope", "pat"), {}, True),
+    ("document unknown collection", ("/api/v1/projects/alpha/nothing/DOC", "pat"), {}, True),
+    ("document other project", ("/api/v1/projects/beta/dashboards/DOC", "pat"), {}, True),
+    ("document refused scope", (DOC, "narrow"), {}, True),
+    ("document unknown token", (DOC, "unknown"), {}, True),
+    ("document spent rate limit", (DOC, "spent"), {}, True),
+    ("document with a query", (DOC, "pat", "x=1"), {}, False),
+    ("document by query key", (DOC, None, "key=SECRET"), {}, False),
+    ("document head", (DOC, "pat"), {"method": "HEAD"}, False),
+    ("document trailing slash", (DOC + "/", "pat"), {}, False),
+    ("document non-ascii path", (DOCS + "/caf\xc3\xa9", "pat"), {}, False),
+    ("a project key by id", ("/api/v1/projects/alpha/keys/KEY", "pat"), {}, False),
+    ("a member", ("/api/v1/projects/alpha/users/owner", "pat"), {}, False),
 ]
+# The same, with TOKENAPP_FORWARD_RULES: a check naming neither project nor scope.
+RULES_TABLE = [
+    ("rules nginx match", (CHECK, "view"), nginx(), True),
+    ("rules caddy or traefik match", (CHECK, "view"), forwarded("HEAD", "/reports/?x=1"), True),
+    ("rules second rule", (CHECK, "narrow"), forwarded("GET", "/flows/7", "any.intranet"), True),
+    ("rules match refuses the method", (CHECK, "view"), forwarded("DELETE"), True),
+    ("rules no match: host", (CHECK, "view"), forwarded(host="other.intranet"), True),
+    ("rules no match: dot segments", (CHECK, "view"), forwarded(uri="/reports/%2e%2e/x"), True),
+    ("rules no uri", (CHECK, "view"), {}, True),
+    ("rules the query decides", (CHECK, "view", QUERY), forwarded(host="other.intranet"), True),
+    (
+        "rules conflicting uris",
+        (CHECK, "view"),
+        {**forwarded(), "HTTP_X_ORIGINAL_URI": "/flows/1"},
+        True,
+    ),
+]
+ROWS = [("plain", *row) for row in TABLE] + [("rules", *row) for row in RULES_TABLE]
 
 
-@pytest.mark.parametrize("app_overrides", [{"FAST_PATH": True}])
-@pytest.mark.parametrize(("name", "args", "extra", "fast"), TABLE, ids=[row[0] for row in TABLE])
+@pytest.mark.parametrize(
+    ("app_overrides", "name", "args", "extra", "fast"),
+    ROWS,
+    ids=[row[1] for row in ROWS],
+    indirect=["app_overrides"],
+)
 def test_fast_path_answers_as_flask_does(app, secrets, name, args, extra, fast):
     path, secret, *query = args
+    path = path.replace("DOC", secrets["DOC"]).replace("KEY", secrets["KEY"])
     extra = dict(extra)
     if secret and secret in secrets:
         secret = secrets[secret]
@@ -128,12 +253,33 @@ def test_fast_path_answers_as_flask_does(app, secrets, name, args, extra, fast):
         extra["query"] = query[0].replace("SECRET", secrets["pat"])
     env = environ(path, secret, **extra)
     assert isinstance(app.wsgi_app, FastPath)
-    fast = fast and path != CHECK  # check: Flask's until the fast path knows forward rules
+    if "spent" in name:  # the window's one request, so that both answers are the 429
+        assert answer(app.wsgi_app.inner, env)[0].startswith(("200", "204", "404"))
     if env["REQUEST_METHOD"] == "GET":  # answer() is asked only for GET
-        assert (app.wsgi_app.answer(dict(env), path) is not None) is fast
+        route = app.wsgi_app.route(path)
+        assert (route is not None and app.wsgi_app.answer(dict(env), route) is not None) is fast
+    counted = counters()
     fast_answer = answer(app.wsgi_app, env)
+    fast_counted = counters()
     flask_answer = answer(app.wsgi_app.inner, env)
     assert _steady(fast_answer) == _steady(flask_answer)
+    assert changes(counted, fast_counted) == changes(fast_counted, counters())
+    assert changes(counted, fast_counted)  # each answer is counted
+
+
+def counters() -> dict:
+    """The counts of /metrics (requests by group and outcome, 429s, latency observations)."""
+    registry = metrics._get()["registry"]
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in registry.collect()
+        for s in family.samples
+        if s.name.endswith(("_total", "_count"))
+    }
+
+
+def changes(before: dict, after: dict) -> dict:
+    return {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key)}
 
 
 def _steady(answer):
@@ -145,3 +291,8 @@ def _steady(answer):
 @pytest.mark.parametrize("app_overrides", [{"FAST_PATH": False}])
 def test_the_fast_path_can_be_switched_off(app):
     assert not isinstance(app.wsgi_app, FastPath)
+
+
+@pytest.mark.parametrize("app_overrides", [{}])
+def test_the_fast_path_is_on_by_default(app):
+    assert isinstance(app.wsgi_app, FastPath)

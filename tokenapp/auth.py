@@ -17,13 +17,13 @@ from peewee import JOIN
 from . import credentials
 from . import lifecycle
 from .clock import now
-from .db import Prepared
 from .errors import Problem
 from .models import Credential
 from .models import Membership
 from .models import Project
 from .models import Secret
 from .models import User
+from .prepared import Prepared
 
 REALM = 'Bearer realm="tokenapp"'
 SCHEMES = ("bearer", "loco")
@@ -174,7 +174,7 @@ def _lookup_query(digest):
     )
 
 
-_lookup = Prepared(_lookup_query, "digest")
+_lookup = Prepared(_lookup_query, digest=Secret.digest)
 
 
 def _principal(row: dict) -> Principal:

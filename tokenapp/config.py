@@ -64,7 +64,7 @@ DEFAULTS = {
     "OIDC_AUTO_CREATE": False,  # make an account for someone the provider vouches for
     "OIDC_ADMIN_GROUP": None,  # members of this `groups` entry are admins
     "OIDC_TRUST_MFA": False,  # the provider always does two-factor (else its `amr` must say)
-    "FAST_PATH": False,  # true: verify/check answered in front of Flask (tokenapp/hotpath.py)
+    "FAST_PATH": True,  # verify/check answered in front of Flask (hotpath.py); false: by Flask
     "CLOCK": None,  # tests inject a callable returning naive UTC datetimes
 }
 

@@ -3,17 +3,13 @@
 import logging
 import os
 import threading
-from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Flask
-from peewee import Alias
 from peewee import DatabaseProxy
-from peewee import Field
 from peewee import Model
 from peewee import Query
-from peewee import Value
 from playhouse import db_url
 from playhouse.migrations import Runner
 from playhouse.pool import PooledSqliteDatabase
@@ -92,60 +88,6 @@ def connect(url: str):
         # (found by the fuzzer: two workers flushing usage counts).
         options["lock_type"] = "IMMEDIATE"
     return db_url.connect(url, **options)
-
-
-class Prepared:
-    """A query that peewee builds once per process and database class, run with new values.
-
-    Building a peewee query costs about 25 times what SQLite needs to run a
-    primary-key lookup (bench/profile.md), so the hot-path queries compile
-    once. `build` receives one placeholder per name and returns a SELECT, or
-    a write with RETURNING; values are passed as the database stores them
-    (e.g. ``uuid.hex``). The first row comes back as a dict keyed by column
-    name or alias, converted by the selected fields as peewee would.
-    """
-
-    def __init__(self, build: Callable[..., Query], *names: str):
-        self.build = build
-        self.names = names
-        self.compiled: dict[type, tuple[str, list, list]] = {}
-
-    def first(self, **values) -> dict | None:
-        sql, params, columns = self._compile()
-        arguments = [values[p.name] if isinstance(p, _Mark) else p for p in params]
-        # fetchall: a write's RETURNING row must be read to the end before COMMIT.
-        rows = database.execute_sql(sql, arguments).fetchall()
-        if not rows:
-            return None
-        row = rows[0]
-        return {
-            name: None if value is None or field is None else field.python_value(value)
-            for (name, field), value in zip(columns, row, strict=True)
-        }
-
-    def _compile(self):
-        kind = type(database.obj)
-        compiled = self.compiled.get(kind)
-        if compiled is None:
-            query = self.build(**{name: Value(_Mark(name), converter=False) for name in self.names})
-            sql, params = query.sql()
-            compiled = self.compiled[kind] = (sql, params, [_column(n) for n in query._returning])
-        return compiled
-
-
-class _Mark(str):
-    """Where a value goes in a Prepared query's parameters."""
-
-    def __new__(cls, name: str):
-        mark = super().__new__(cls, "\x00" + name)
-        mark.name = name
-        return mark
-
-
-def _column(node) -> tuple[str, Field | None]:
-    target = node.node if isinstance(node, Alias) else node
-    name = node._alias if isinstance(node, Alias) else node.name
-    return name, target if isinstance(target, Field) else None
 
 
 # The connection each thread keeps, by id: a thread that ends cannot hand its

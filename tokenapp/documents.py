@@ -9,10 +9,10 @@ import uuid
 from peewee import JOIN
 
 from .clock import now
-from .db import Prepared
 from .models import Document
 from .models import Project
 from .models import User
+from .prepared import Prepared
 
 
 def in_collection(project_id: int, collection: str):
@@ -46,9 +46,9 @@ _one = Prepared(
             & (Document.id == doc_id)
         )
     ),
-    "project",
-    "collection",
-    "doc_id",
+    project=Document.project,
+    collection=Document.collection,
+    doc_id=Document.id,
 )
 
 
@@ -57,7 +57,7 @@ def find(project_id: int, collection: str, doc_id: str) -> Document | None:
         key = uuid.UUID(doc_id)
     except ValueError:
         return None
-    row = _one.first(project=project_id, collection=collection, doc_id=key.hex)
+    row = _one.first(project=project_id, collection=collection, doc_id=key)
     if not row:
         return None
     creator = row.pop("creator")

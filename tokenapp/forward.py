@@ -26,7 +26,6 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 from flask import current_app
-from flask import request
 
 from .access.rules import METHOD_HEADERS
 from .access.rules import refuse
@@ -64,15 +63,17 @@ class Rule:
         return original.path is not None and _under(original.path, self.path)
 
 
-def original_request() -> Original:
-    """The request the proxy asks about, from whichever headers it sent."""
+def original_request(headers) -> Original:
+    """The request the proxy asks about, from whichever headers it sent.
+
+    `headers`: the request's headers by name (werkzeug's Headers or EnvironHeaders),
+    so that the Flask view and the fast path (hotpath.py) read them alike.
+    """
     methods = tuple(
-        dict.fromkeys(
-            request.headers[h].strip().upper()[:16] for h in METHOD_HEADERS if h in request.headers
-        )
+        dict.fromkeys(headers[h].strip().upper()[:16] for h in METHOD_HEADERS if h in headers)
     )
-    uri = _one(URI_HEADERS)
-    host = _one(HOST_HEADERS)
+    uri = _one(headers, URI_HEADERS)
+    host = _one(headers, HOST_HEADERS)
     return Original(
         methods=methods,
         path=_normal_path(uri) if uri is not None else None,
@@ -80,9 +81,13 @@ def original_request() -> Original:
     )
 
 
-def rule_for(original: Original) -> Rule | None:
-    """The first rule of TOKENAPP_FORWARD_RULES matching the request; None when none is set."""
-    rules = current_app.extensions.get("tokenapp.forward_rules")
+def rules() -> tuple[Rule, ...] | None:
+    """The rules of TOKENAPP_FORWARD_RULES, loaded at start; None when none is set."""
+    return current_app.extensions.get("tokenapp.forward_rules")
+
+
+def rule_for(original: Original, rules: tuple[Rule, ...] | None) -> Rule | None:
+    """The first of `rules` matching the request; None when there are no rules."""
     if rules is None:
         return None
     for rule in rules:
@@ -135,13 +140,13 @@ def _rule(row: dict, where: str) -> Rule:
     return Rule(project, scope, _normal_path(path), host.lower() if host else None, methods)
 
 
-def _one(headers: tuple[str, ...]) -> str | None:
-    values = {request.headers[h].strip() for h in headers if request.headers.get(h, "").strip()}
+def _one(headers, names: tuple[str, ...]) -> str | None:
+    values = {headers[h].strip() for h in names if headers.get(h, "").strip()}
     if len(values) > 1:
         # 403, not 400: nginx turns any other answer of auth_request into a 500.
         raise refuse(
             "original",
-            f"{' and '.join(headers)} disagree: the proxy must send one of them.",
+            f"{' and '.join(names)} disagree: the proxy must send one of them.",
             title="Conflicting original request",
         )
     return values.pop() if values else None

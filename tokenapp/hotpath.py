@@ -1,27 +1,37 @@
-"""The fast path: `verify` and `check` answered in front of Flask, by the same rules.
+"""The fast path: `verify`, `check` and a document read answered in front of Flask.
 
 nginx `auth_request` sends every request of an intranet service through
-`/api/v1/auth/check`, and scripts start with `verify`. For the ordinary case
-(GET over HTTPS or from loopback, a Bearer/Loco header, a plain query, no
-rate limit on the credential) this WSGI layer calls the functions the Flask
-path calls (auth.principal_for, access.admit, api.auth.verify_body and
-decide_check, usage.touch) and writes the same bytes Flask would. Anything
-else, and any refusal, goes to Flask unchanged: errors stay Flask's.
-TOKENAPP_FAST_PATH=false turns it off (tests compare both).
-"""
+`/api/v1/auth/check`, scripts start with `verify`, and most data calls are reads.
+For the usual shape of request (GET over HTTPS or from loopback, a Bearer/Loco
+header, a plain query) this WSGI layer calls the functions the Flask path calls,
+in the same order (auth.principal_for, access.admit, limits.enforce,
+usage.touch, then api.auth.verify_body, decide_check or access.authorise and
+api.documents.read_document, and metrics.record), and writes the bytes Flask
+would, refusals (Problems) included. Any other shape (``?key=``, ``?explain``,
+HEAD, a body, plain HTTP from elsewhere, an encoded query) and any unexpected
+error go to Flask unchanged. TOKENAPP_FAST_PATH=false turns it off;
+tests/test_hotpath.py sends a table of requests through both."""
 
+import json
 import re
+import time
 from collections.abc import Callable
 
 from flask import Flask
+from flask import g
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.http import HTTP_STATUS_CODES
 
 from . import db
+from . import limits
+from . import metrics
 from . import usage
 from .access import admit
-from .access import original_methods
+from .access import authorise
 from .api.auth import check_headers
 from .api.auth import decide_check
 from .api.auth import verify_body
+from .api.documents import read_document
 from .auth import SCHEMES
 from .auth import principal_for
 from .auth import secret_from
@@ -32,34 +42,85 @@ from .transport import api_headers
 
 VERIFY = "/api/v1/auth/verify"
 CHECK = "/api/v1/auth/check"
+ENDPOINTS = {VERIFY: "api.verify", CHECK: "api.check"}
+GET_DOCUMENT = "api.get_document"
+# /api/v1/projects/<project>/<collection>/<doc_id>, as the URL map has it (no empty segment).
+DOCUMENT = re.compile(r"/api/v1/projects/([^/]+)/([^/]+)/([^/]+)")
 # A query the fast path reads itself: nothing percent-encoded, no '+', no `key`.
 PLAIN_QUERY = re.compile(r"[A-Za-z0-9_.:~=&-]*")
-STATUS_401 = "401 UNAUTHORIZED"
 CHECK_PARAMS = frozenset({"project", "scope"})
-# Request headers whose presence sends the request to Flask (cookies: pages' business).
-UNUSUAL = ("HTTP_COOKIE", "CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING")
+# A request with a body goes to Flask (a GET with one is odd; Flask decides what it means).
+UNUSUAL = ("CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING")
+NO_CONTENT = "204 NO CONTENT"
+OK = "200 OK"
+
+Route = tuple[str, tuple[str, ...]]  # (endpoint, the URL's values)
 
 
 class FastPath:
     def __init__(self, app: Flask, inner: Callable):
         self.app = app
         self.inner = inner
+        self.encoders: tuple[Callable, Callable] | None = None
+        self.static: frozenset[str] | None = None
+
+    def _encode(self, value: dict, *, compact: bool) -> bytes:
+        # Flask's json.dumps builds a JSONEncoder per call (~5 µs): build them once, with
+        # the provider's settings. compact: as jsonify writes; else as json.dumps (Problem).
+        if self.encoders is None:
+            provider = self.app.json
+            common = {
+                "ensure_ascii": provider.ensure_ascii,
+                "sort_keys": provider.sort_keys,
+                "default": provider.default,
+            }
+            self.encoders = (
+                json.JSONEncoder(separators=(",", ":"), **common).encode,
+                json.JSONEncoder(**common).encode,
+            )
+        return self.encoders[0 if compact else 1](value).encode()
 
     def __call__(self, environ: dict, start_response: Callable):
-        path = environ.get("PATH_INFO")
-        if (path == VERIFY or path == CHECK) and environ.get("REQUEST_METHOD") == "GET":
-            answer = self.answer(environ, path)
-            if answer is not None:
-                status, headers, body = answer
-                start_response(status, headers)
-                return [body]
+        if environ.get("REQUEST_METHOD") == "GET":
+            route = self.route(environ.get("PATH_INFO", ""))
+            if route is not None:
+                start = time.perf_counter()
+                answer = self.answer(environ, route)
+                if answer is not None:
+                    status, headers, body = answer
+                    metrics.record(route[0], int(status[:3]), time.perf_counter() - start)
+                    start_response(status, headers)
+                    return [body]
         return self.inner(environ, start_response)
 
-    def answer(self, environ: dict, path: str) -> tuple[str, list, bytes] | None:
+    def route(self, path: str) -> Route | None:
+        """The endpoint (and URL values) the fast path answers for, as Flask's URL map would
+        route the path; None for every other path."""
+        endpoint = ENDPOINTS.get(path)
+        if endpoint is not None:
+            return endpoint, ()
+        match = DOCUMENT.fullmatch(path)
+        # Non-ASCII: werkzeug re-decodes PATH_INFO as UTF-8; NUL: transport refuses it.
+        if match is None or not path.isascii() or "\x00" in path:
+            return None
+        if match[2] in self._static_segments():  # /keys/<key_id>, /users/<username>
+            return None
+        return GET_DOCUMENT, match.groups()
+
+    def _static_segments(self) -> frozenset[str]:
+        if self.static is None:  # after the blueprints are registered: at the first request
+            prefix = "/api/v1/projects/<project>/"
+            self.static = frozenset(
+                rule.rule[len(prefix) :].partition("/")[0]
+                for rule in self.app.url_map.iter_rules()
+                if rule.rule.startswith(prefix) and not rule.rule[len(prefix) :].startswith("<")
+            )
+        return self.static
+
+    def answer(self, environ: dict, route: Route) -> tuple[str, list, bytes] | None:
         """(status, headers, body), or None for Flask to answer."""
-        if path == CHECK:
-            return None  # issue 15's forward rules and original-request checks: not yet here
-        query = _plain_query(environ.get("QUERY_STRING", ""), path)
+        endpoint = route[0]
+        query = _plain_query(environ.get("QUERY_STRING", ""), endpoint)
         header = environ.get("HTTP_AUTHORIZATION", "")
         if query is None or not header or any(name in environ for name in UNUSUAL):
             return None
@@ -70,59 +131,63 @@ class FastPath:
         # Plain HTTP from elsewhere: Flask answers (require_https, the transport 403).
         if not (secure or transport_allowed(False, False, address)):
             return None
+        if self.app.debug or getattr(self.app.json, "compact", None) is False:
+            return None  # jsonify indents: let Flask do it
         with self.app.app_context():
             try:
                 db.open_connection()
                 secret = secret_from(header, [])
                 if secret is None:
                     return None
-                try:
-                    principal = principal_for(secret)
-                except Problem as problem:  # unknown, revoked, expired: the 401 Flask sends
-                    return self.refusal(problem, secure)
-                if principal.rate_limit is not None:
-                    return None  # limits' headers and leases: Flask's path
-                admit(principal, address)
-                if path == CHECK:
-                    methods = original_methods(_Headers(environ))
-                    decide_check(principal, query.get("scope"), query.get("project"), methods)
-            except Exception:  # noqa: BLE001  (every refusal and error: Flask answers it)
+                answer = self._decide(route, secret, address, query, environ)
+            except Problem as problem:
+                answer = self._refusal(problem)
+            except Exception:  # noqa: BLE001  (anything unexpected: Flask answers it)
                 return None
-            usage.touch(principal)
-            if path == CHECK:
-                status, body = "204 NO CONTENT", b""
-                headers = [("Content-Type", "text/html; charset=utf-8"), *check_headers(principal)]
-            else:
-                status = "200 OK"
-                provider = self.app.json
-                if self.app.debug or getattr(provider, "compact", None) is False:
-                    return None  # jsonify indents: let Flask do it
-                text = provider.dumps(verify_body(principal), separators=(",", ":"))
-                body = (text + "\n").encode()
-                headers = [
-                    ("Content-Type", provider.mimetype),
-                    ("Content-Length", str(len(body))),
-                ]
+            # The API blueprint's after_request: usage counts, then limits' headers.
             usage.flush_if_due()
+            window = g.get("rate_window")
+        status, headers, body = answer
+        if window is not None and window.allowed:  # a 429's came with its Problem
+            headers.extend(window.headers().items())
         headers.extend(api_headers(secure))
         return status, headers, body
 
-    def refusal(self, problem: Problem, secure: bool) -> tuple[str, list, bytes] | None:
-        """A 401 of the core, as errors.Problem.response and the API's hooks render it."""
-        if problem.status != 401:
-            return None
-        body = self.app.json.dumps(problem.body()).encode()
+    def _decide(self, route: Route, secret, address, query, environ) -> tuple[str, list, bytes]:
+        # The API blueprint's before_request, then the view: the order of the Flask path.
+        principal = principal_for(secret)
+        admit(principal, address)
+        limits.enforce(principal)
+        usage.touch(principal)
+        endpoint, values = route
+        if endpoint == "api.check":
+            headers = EnvironHeaders(environ)
+            decide_check(principal, query.get("project"), query.get("scope"), headers)
+            headers = [("Content-Type", "text/html; charset=utf-8"), *check_headers(principal)]
+            return NO_CONTENT, headers, b""
+        if endpoint == GET_DOCUMENT:
+            slug, collection, doc_id = values
+            access = authorise(principal, "read", None, slug, collection)  # @require("read")
+            value = read_document(access.project.id, collection, doc_id)
+        else:
+            value = verify_body(principal)
+        body = self._encode(value, compact=True) + b"\n"
+        headers = [("Content-Type", self.app.json.mimetype), ("Content-Length", str(len(body)))]
+        return OK, headers, body
+
+    def _refusal(self, problem: Problem) -> tuple[str, list, bytes]:
+        """A Problem as errors.Problem.response renders it."""
+        body = self._encode(problem.body(), compact=False)
         headers = [("Content-Type", MEDIA_TYPE), ("Content-Length", str(len(body)))]
         headers += problem.headers.items()
-        headers.extend(api_headers(secure))
-        usage.flush_if_due()
-        return STATUS_401, headers, body
+        status = f"{problem.status} {HTTP_STATUS_CODES[problem.status].upper()}"
+        return status, headers, body
 
 
-def _plain_query(query: str, path: str) -> dict[str, str] | None:
+def _plain_query(query: str, endpoint: str) -> dict[str, str] | None:
     if not query:
         return {}
-    if path != CHECK or not PLAIN_QUERY.fullmatch(query):
+    if endpoint != "api.check" or not PLAIN_QUERY.fullmatch(query):
         return None
     values: dict[str, str] = {}
     for pair in query.split("&"):
@@ -131,22 +196,6 @@ def _plain_query(query: str, path: str) -> dict[str, str] | None:
             return None
         values[name] = value
     return values
-
-
-class _Headers:
-    """The request headers of a WSGI environ, by name, as werkzeug reads them."""
-
-    def __init__(self, environ: dict):
-        self.environ = environ
-
-    def _key(self, name: str) -> str:
-        return "HTTP_" + name.upper().replace("-", "_")
-
-    def __contains__(self, name: str) -> bool:
-        return self._key(name) in self.environ
-
-    def __getitem__(self, name: str) -> str:
-        return self.environ[self._key(name)]
 
 
 def init_app(app: Flask) -> None:

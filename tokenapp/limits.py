@@ -31,10 +31,10 @@ from flask import g
 
 from .auth import Principal
 from .clock import now
-from .db import Prepared
 from .db import counter_transaction
 from .errors import Problem
 from .models import RateWindow
+from .prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -174,9 +174,9 @@ _count_claim = Prepared(
         )
         .returning(RateWindow.count)
     ),
-    "credential",
-    "start",
-    "amount",
+    credential=RateWindow.credential,
+    start=RateWindow.window_start,
+    amount=None,
 )
 
 
@@ -184,11 +184,7 @@ def _claim_database(credential_id: uuid.UUID, start: datetime.datetime, amount: 
     # The unique index makes the upsert atomic across workers and nodes, and
     # RETURNING hands back the count this claim made, in the same statement.
     with counter_transaction():
-        count = _count_claim.first(
-            credential=RateWindow.credential.db_value(credential_id),
-            start=RateWindow.window_start.db_value(start),
-            amount=amount,
-        )["count"]
+        count = _count_claim.first(credential=credential_id, start=start, amount=amount)["count"]
         if count == amount:
             # First request of a new window: old windows of this credential are spent.
             (

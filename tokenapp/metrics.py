@@ -44,6 +44,7 @@ TIMED = {"api.verify": "verify", "api.check": "check"}
 FAILURES = {"tokenapp.usage": "usage_flush", "tokenapp.notices": "webhook"}
 _metrics: dict = {}
 _children: dict = {}
+_answer_children: dict = {}  # (endpoint, status) -> the children record() counts in
 
 
 def multiprocess(folder: Path) -> None:
@@ -56,6 +57,7 @@ def multiprocess(folder: Path) -> None:
     values.ValueClass = values.MultiProcessValue()
     _metrics.clear()
     _children.clear()
+    _answer_children.clear()
 
 
 def _get() -> dict:
@@ -129,18 +131,33 @@ def _start() -> None:
 
 
 def _count(response: Response) -> Response:
-    endpoint = request.endpoint
-    group = GROUPS.get(endpoint) or _group(endpoint)
-    status = response.status_code
-    _child("requests", group, _outcome(status)).inc()
-    if status == 429:
-        _child("limited", group).inc()
-    route = TIMED.get(endpoint)
-    if route is not None:
-        start = g.get("metrics_start")
-        if start is not None:
-            _child("latency", route).observe(time.perf_counter() - start)
+    start = g.get("metrics_start")
+    seconds = None if start is None else time.perf_counter() - start
+    record(request.endpoint, response.status_code, seconds)
     return response
+
+
+def record(endpoint: str | None, status: int, seconds: float | None) -> None:
+    """Count one answered request: the Flask path's after_request and the fast path call it."""
+    requests, limited, latency = _answer_children.get((endpoint, status)) or _children_of(
+        endpoint, status
+    )
+    requests.inc()
+    if limited is not None:
+        limited.inc()
+    if latency is not None and seconds is not None:
+        latency.observe(seconds)
+
+
+def _children_of(endpoint: str | None, status: int) -> tuple:
+    group = GROUPS.get(endpoint) or _group(endpoint)
+    route = TIMED.get(endpoint)
+    children = _answer_children[endpoint, status] = (
+        _child("requests", group, _outcome(status)),
+        _child("limited", group) if status == 429 else None,
+        _child("latency", route) if route is not None else None,
+    )
+    return children
 
 
 class _FailureCounter(logging.Handler):

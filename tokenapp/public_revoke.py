@@ -19,7 +19,6 @@ from . import delivery
 from . import lifecycle
 from . import notices
 from .clock import now
-from .db import Prepared
 from .db import counter_transaction
 from .db import database
 from .errors import Problem
@@ -29,6 +28,7 @@ from .models import Membership
 from .models import RevocationNotice
 from .models import Secret
 from .models import User
+from .prepared import Prepared
 
 log = logging.getLogger("tokenapp.notices")  # counted as webhook failures by /metrics
 
@@ -46,7 +46,7 @@ def throttle(address: str | None) -> None:
     with counter_transaction():
         count = _claim.first(
             address=(address or "unknown")[:45],
-            start=AddressWindow.window_start.db_value(start),
+            start=start,
         )["count"]
         if count == 1:  # the first report of a new minute: older windows are spent
             AddressWindow.delete().where(AddressWindow.window_start < start - WINDOW).execute()
@@ -70,8 +70,8 @@ _claim = Prepared(
         )
         .returning(AddressWindow.count)
     ),
-    "address",
-    "start",
+    address=AddressWindow.address,
+    start=AddressWindow.window_start,
 )
 
 

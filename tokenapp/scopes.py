@@ -78,10 +78,16 @@ class Catalogue:
         (it was replaced) grants nothing. Scopes a client asks for are checked
         with validate() first, which refuses unknown ones.
         """
+        if isinstance(scopes, tuple):  # a Principal's: asked several times per request
+            cached = self._grants.get(scopes)
+            if cached is not None:
+                return cached
         key = None if scopes is None else tuple(sorted(scopes, key=str))
         cached = self._grants.get(key)
         if cached is None:
             cached = self._grants[key] = self._compute(key)
+        if isinstance(scopes, tuple):
+            self._grants[scopes] = cached
         return cached
 
     def _compute(self, scopes: tuple[str, ...] | None) -> frozenset[Grant]:

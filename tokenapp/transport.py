@@ -43,11 +43,18 @@ class TrustedProxies:
         return any(ip in network for network in self.networks)
 
 
+def sessionless(path: str) -> bool:
+    """An API request: no session is opened or saved for it, and flask-login sees nobody.
+
+    The API never reads the session cookie: a browser's sign-in cannot authorise
+    an API call, and a cross-site request has nothing to borrow.
+    """
+    return is_api_request(path) and path != DOCS_PAGE
+
+
 class SessionInterface(SecureCookieSessionInterface):
     def open_session(self, app: Flask, request: Request):
-        # The API never reads the session cookie: a browser's sign-in cannot
-        # authorise an API call, and a cross-site request has nothing to borrow.
-        if is_api_request(request.path) and request.path != DOCS_PAGE:
+        if sessionless(request.path):
             return self.make_null_session(app)
         return super().open_session(app, request)
 

@@ -39,17 +39,18 @@ _state = {"flushed_at": time.monotonic(), "atexit": False}
 def touch(principal: Principal) -> None:
     """Record one authenticated request of the principal's credential."""
     moment = now()
+    credential_id = principal.credential_id
     if current_app.config["USAGE_COUNTS"]:
-        _count(principal.credential_id, moment.replace(minute=0, second=0, microsecond=0))
+        _count(credential_id, moment.replace(minute=0, second=0, microsecond=0))
     minute = moment.replace(second=0, microsecond=0)
-    if _last_written.get(principal.credential_id) == minute:
+    if _last_written.get(credential_id) == minute:
         return
-    _last_written[principal.credential_id] = minute
+    _last_written[credential_id] = minute
     with counter_transaction():
         (
             Credential.update(last_used=minute)
             .where(
-                (Credential.id == principal.credential_id)
+                (Credential.id == credential_id)
                 & (Credential.last_used.is_null() | (Credential.last_used < minute))
             )
             .execute()
@@ -67,9 +68,11 @@ def _count(credential_id: uuid.UUID, hour: datetime.datetime) -> None:
 
 def flush_if_due() -> None:
     """Flush when the interval has passed or the dict is large; never fails the request."""
+    if not _pending:
+        return
     interval = current_app.config["USAGE_FLUSH_SECONDS"] if has_app_context() else 30
     due = time.monotonic() - _state["flushed_at"] >= interval
-    if not _pending or not (due or len(_pending) >= FLUSH_SIZE):
+    if not (due or len(_pending) >= FLUSH_SIZE):
         return
     try:
         flush()

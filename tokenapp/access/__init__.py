@@ -14,10 +14,10 @@ from flask import g
 
 from .. import projects
 from ..auth import Principal
-from ..db import Prepared
 from ..errors import Problem
 from ..models import Membership
 from ..models import Project
+from ..prepared import Prepared
 from .rules import ANY_ROLE
 from .rules import MEMBERS
 from .rules import METHOD_HEADERS
@@ -43,6 +43,7 @@ __all__ = [
     "Access",
     "admit",
     "any_credential",
+    "authorise",
     "catalogue",
     "check",
     "original_methods",
@@ -64,8 +65,8 @@ class Access:
 # projects.membership, the pages' query too, narrowed and compiled once (the hot path).
 _membership = Prepared(
     lambda slug, user_id: projects.membership(slug, user_id).select(Project.id, Membership.role),
-    "slug",
-    "user_id",
+    slug=Project.slug,
+    user_id=Membership.user,
 )
 
 
@@ -109,19 +110,31 @@ def require(op: str, entity: str | None = None) -> Callable:
             if entity == TOKENS:
                 g.token = token_access(principal, op, kwargs.pop("token_id", None))
                 return view(**kwargs)
-            access = project_for(principal, kwargs.pop("project"))  # handlers read g.access
-            target = entity or kwargs["collection"]
-            if target != PROJECT:
-                if target not in catalogue().entities:
-                    raise Problem(404, "Not Found", f"No collection {target!r}.")
-                decide(principal, access.role, [(target, op)])
-            g.access = access
+            # handlers read g.access, not the project
+            g.access = authorise(
+                principal, op, entity, kwargs.pop("project"), kwargs.get("collection")
+            )
             return view(**kwargs)
 
         wrapper.requires = (op, entity)
         return wrapper
 
     return decorator
+
+
+def authorise(
+    principal: Principal, op: str, entity: str | None, slug: str, collection: str | None
+) -> Access:
+    """What ``@require(op, entity)`` decides on a project route, of plain values (the
+    fast path asks it too): the project (or 404), then op on the entity or the URL's
+    collection (404 for a collection the catalogue does not know)."""
+    access = project_for(principal, slug)
+    target = entity or collection
+    if target != PROJECT:
+        if target not in catalogue().entities:
+            raise Problem(404, "Not Found", f"No collection {target!r}.")
+        decide(principal, access.role, [(target, op)])
+    return access
 
 
 def any_credential(view: Callable) -> Callable:

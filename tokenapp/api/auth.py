@@ -16,6 +16,7 @@ from ..auth import Principal
 from ..errors import invalid
 from ..forward import original_request
 from ..forward import rule_for
+from ..forward import rules as forward_rules
 from ..models import expires_soon
 from ..scopes import InvalidScope
 from . import bp
@@ -76,26 +77,31 @@ def check():
     original request's host, path and method (forward.py). Answers with
     X-Auth-User and the credential.
     """
-    principal: Principal = g.principal
-    original = original_request()  # also refuses two different URIs or hosts
-    slug, scope = request.args.get("project"), request.args.get("scope")
-    rule = rule_for(original) if slug is None and scope is None else None
-    if rule is not None:
-        slug, scope = rule.project, rule.scope
-    decide_check(principal, scope, slug, original_methods(request.headers))
+    decide_check(
+        g.principal, request.args.get("project"), request.args.get("scope"), request.headers
+    )
     response = make_response("", 204)
-    response.headers.extend(check_headers(principal))
+    response.headers.extend(check_headers(g.principal))
     return response
 
 
-def decide_check(principal: Principal, scope: str | None, project: str | None, methods) -> None:
-    """check's decision of plain values (the Flask view and the fast path): raises a Problem."""
+def decide_check(principal: Principal, project: str | None, scope: str | None, headers) -> None:
+    """check's decision, of plain values (the Flask view and the fast path): raises a Problem.
+
+    `project` and `scope` come from the query; `headers` are the request's, by name
+    (the original request a proxy names, forward.py).
+    """
+    original = original_request(headers)  # also refuses two different URIs or hosts
+    if project is None and scope is None:
+        rule = rule_for(original, forward_rules())
+        if rule is not None:
+            project, scope = rule.project, rule.scope
     if scope is not None:
         try:
             catalogue().validate(scope)
         except InvalidScope as exc:
             raise invalid([{"field": "scope", "message": str(exc)}]) from None
-    access_check(principal, scope, project or principal.project_slug, methods)
+    access_check(principal, scope, project or principal.project_slug, original_methods(headers))
 
 
 def check_headers(principal: Principal) -> list[tuple[str, str]]:

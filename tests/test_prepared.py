@@ -1,0 +1,50 @@
+"""prepared.Prepared: Python values in, as peewee takes them; converted values out."""
+
+import datetime
+import uuid
+
+import pytest
+
+from tokenapp import db
+from tokenapp.models import Credential
+from tokenapp.models import User
+from tokenapp.prepared import Prepared
+
+_since = Prepared(
+    lambda credential, since, user: (
+        Credential.select(Credential.id, Credential.created_at, Credential.scopes, User.is_active)
+        .join(User)
+        .where((Credential.id == credential) & (Credential.created_at >= since) & (User.id == user))
+    ),
+    credential=Credential.id,
+    since=Credential.created_at,
+    user=Credential.user,
+)
+
+
+def test_a_prepared_query_takes_python_values_and_gives_them_back(make_user, make_token):
+    alice = make_user("alice")
+    token, _ = make_token(["dashboard"], user=alice)
+    minute = datetime.timedelta(minutes=1)
+    row = _since.first(credential=token.id, since=token.created_at - minute, user=alice)
+    assert row == {
+        "id": token.id,
+        "created_at": token.created_at,
+        "scopes": ["dashboard"],
+        "is_active": True,
+    }
+    assert _since.first(credential=token.id, since=token.created_at + minute, user=alice) is None
+    assert _since.first(credential=uuid.uuid4(), since=token.created_at, user=alice.id) is None
+
+
+def test_on_postgresql_it_runs_as_a_server_side_prepared_statement(make_user, make_token):
+    if db.is_sqlite():
+        pytest.skip("PREPARE is PostgreSQL's (SQLite keeps compiled statements itself)")
+    alice = make_user("alice")
+    token, _ = make_token(["dashboard"], user=alice)
+    assert _since.first(credential=token.id, since=token.created_at, user=alice) is not None
+    prepared = db.database.execute_sql("SELECT name, statement FROM pg_prepared_statements")
+    statements = dict(prepared.fetchall())
+    assert 'FROM "credential"' in statements[_since.name]
+    # Asked again on the same connection: executed, not prepared a second time.
+    assert _since.first(credential=token.id, since=token.created_at, user=alice) is not None

@@ -1,0 +1,122 @@
+"""Prepared queries: peewee builds each once, the database runs it with new values."""
+
+import itertools
+import re
+import weakref
+from collections.abc import Callable
+
+from peewee import Alias
+from peewee import CharField
+from peewee import Field
+from peewee import ForeignKeyField
+from peewee import IntegerField
+from peewee import Query
+from peewee import TextField
+from peewee import Value
+
+from .db import database
+from .db import is_sqlite
+
+
+class Prepared:
+    """A query that peewee builds once per process and database class, run with new values.
+
+    Building a peewee query costs about 25 times what SQLite needs to run a
+    primary-key lookup (bench/profile.md), so the hot-path queries compile
+    once. `build` receives one placeholder per parameter and returns a SELECT,
+    or a write with RETURNING; `params` names each parameter with the field
+    whose ``db_value`` stores it (None: passed as is), so callers pass Python
+    values (a UUID, a datetime), as they would to peewee. The first row comes
+    back as a dict keyed by column name or alias, converted by the selected
+    fields as peewee would.
+    """
+
+    _made = itertools.count(1)
+
+    def __init__(self, build: Callable[..., Query], **params: Field | None):
+        self.build = build
+        self.params = params
+        self.name = f"tokenapp_{next(self._made)}"  # PostgreSQL's name for the statement
+        self.compiled: dict[type, tuple[str, str | None, list, dict, list]] = {}
+
+    def first(self, **values) -> dict | None:
+        compiled = self.compiled.get(type(database.obj)) or self._compile()
+        sql, prepare, arguments, fixed, columns = compiled
+        if fixed:
+            values.update(fixed)
+        bound = [convert(values[name]) for name, convert in arguments]
+        if prepare is not None:
+            _prepare_on_this_connection(self.name, prepare)
+        # fetchall: a write's RETURNING row must be read to the end before COMMIT.
+        rows = database.execute_sql(sql, bound).fetchall()
+        if not rows:
+            return None
+        return {
+            name: value if convert is None or value is None else convert(value)
+            for (name, convert), value in zip(columns, rows[0], strict=True)
+        }
+
+    def _compile(self):
+        marks = {name: Value(_Mark(name), converter=False) for name in self.params}
+        query = self.build(**marks)
+        sql, params = query.sql()
+        arguments, fixed = [], {}
+        for number, param in enumerate(params):
+            if isinstance(param, _Mark):
+                field = self.params[param.name]
+                arguments.append((param.name, _as_is if field is None else field.db_value))
+            else:  # a value the query itself fixed (e.g. LIMIT 1)
+                fixed[f"\x00{number}"] = param
+                arguments.append((f"\x00{number}", _as_is))
+        columns = [_column(node) for node in query._returning]
+        prepare = None
+        if not is_sqlite():
+            # PostgreSQL plans a statement sent as text on every execution: 1.3 ms for
+            # the five-table lookup, 0.1 ms as EXECUTE of a prepared one (bench/profile.md).
+            numbers = itertools.count(1)
+            prepare = f"PREPARE {self.name} AS " + re.sub("%s", lambda _: f"${next(numbers)}", sql)
+            sql = f"EXECUTE {self.name}({', '.join(['%s'] * len(params))})"
+        compiled = self.compiled[type(database.obj)] = (sql, prepare, arguments, fixed, columns)
+        return compiled
+
+
+# The statements prepared on each PostgreSQL connection (a session's own; a reconnect is
+# a new connection object and prepares again). PREPARE is not undone by a rollback.
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _prepare_on_this_connection(name: str, statement: str) -> None:
+    conn = database.connection()
+    names = _prepared.get(conn)
+    if names is None:
+        names = _prepared[conn] = set()
+    if name not in names:
+        database.execute_sql(statement)
+        names.add(name)
+
+
+class _Mark(str):
+    """Where a value goes in a Prepared query's parameters."""
+
+    def __new__(cls, name: str):
+        mark = super().__new__(cls, "\x00" + name)
+        mark.name = name
+        return mark
+
+
+def _as_is(value):
+    return value
+
+
+def _column(node) -> tuple[str, Callable | None]:
+    """A selected column's name and the conversion of its value (None: as the driver gives it)."""
+    target = node.node if isinstance(node, Alias) else node
+    name = node._alias if isinstance(node, Alias) else node.name
+    if not isinstance(target, Field):
+        return name, None
+    field = target.rel_field if isinstance(target, ForeignKeyField) else target
+    # Integers and strings come from the driver as Python has them: skip adapt().
+    plain = isinstance(field, IntegerField | CharField | TextField)
+    if plain and type(field).python_value is Field.python_value:
+        return name, None
+    return name, target.python_value
