@@ -45,10 +45,12 @@ class Prepared:
         if fixed:
             values.update(fixed)
         bound = [convert(values[name]) for name, convert in arguments]
-        if prepare is not None:
-            _prepare_on_this_connection(self.name, prepare)
+        if prepare is None:
+            cursor = database.execute_sql(sql, bound)
+        else:
+            cursor = _execute(self.name, prepare, sql, bound)
         # fetchall: a write's RETURNING row must be read to the end before COMMIT.
-        rows = database.execute_sql(sql, bound).fetchall()
+        rows = cursor.fetchall()
         if not rows:
             return None
         return {
@@ -85,14 +87,46 @@ class Prepared:
 _prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _prepare_on_this_connection(name: str, statement: str) -> None:
+UNKNOWN_STATEMENT = "26000"  # invalid_sql_statement_name: DISCARD ALL, DEALLOCATE
+CHANGED_RESULT = "0A000"  # "cached plan must not change result type" (ALTER COLUMN ... TYPE)
+STALE = "stale:"  # in a connection's set: DEALLOCATE before preparing again
+
+
+def _execute(name: str, prepare: str, execute: str, bound: list):
+    """EXECUTE on this connection, PREPAREd there first; a lost or stale statement prepared again.
+
+    Outside a transaction that happens at once; inside one the transaction is
+    aborted, so it fails (and rolls back) and the next call prepares again.
+    """
     conn = database.connection()
     names = _prepared.get(conn)
     if names is None:
         names = _prepared[conn] = set()
     if name not in names:
-        database.execute_sql(statement)
-        names.add(name)
+        _prepare(name, prepare, names)
+    try:
+        return database.execute_sql(execute, bound)
+    except Exception as exc:
+        code = getattr(getattr(exc, "orig", None), "pgcode", None)
+        if code == UNKNOWN_STATEMENT:  # none of this connection's statements are left
+            names.clear()
+        elif code == CHANGED_RESULT:
+            names.discard(name)
+            names.add(STALE + name)
+        else:
+            raise
+        if conn.get_transaction_status() != 0:
+            raise
+    _prepare(name, prepare, names)
+    return database.execute_sql(execute, bound)
+
+
+def _prepare(name: str, statement: str, names: set) -> None:
+    if STALE + name in names:
+        database.execute_sql(f"DEALLOCATE {name}")
+        names.discard(STALE + name)
+    database.execute_sql(statement)
+    names.add(name)
 
 
 class _Mark(str):
