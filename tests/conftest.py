@@ -10,6 +10,7 @@ the SQLite pass only: the PostgreSQL pass deselects them and says how many.
 """
 
 import datetime
+import graphlib
 import os
 import re
 import secrets
@@ -65,6 +66,15 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if item not in left_out]
         config.hook.pytest_deselected(items=marked)
     config.stash[_LEFT_OUT] = len(marked) if BACKEND == "postgresql" else 0
+    if hasattr(config, "workeroutput"):  # a pytest-xdist worker: its controller prints the line
+        config.workeroutput[INDEPENDENT] = config.stash[_LEFT_OUT]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist's controller: every worker collected and left out the same tests."""
+    left_out = getattr(node, "workeroutput", {}).get(INDEPENDENT, 0)
+    node.config.stash[_LEFT_OUT] = max(node.config.stash.get(_LEFT_OUT, 0), left_out)
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -78,6 +88,7 @@ def pytest_terminal_summary(terminalreporter, config):
 
 def _psycopg():
     import psycopg2
+    import psycopg2.sql
 
     return psycopg2
 
@@ -137,14 +148,48 @@ def _start_from_schema(url: str, schema: bytes) -> None:
         fh.write(schema)
 
 
+FOREIGN_KEYS = """
+    SELECT child.relname, parent.relname FROM pg_constraint c
+    JOIN pg_class child ON child.oid = c.conrelid
+    JOIN pg_class parent ON parent.oid = c.confrelid
+    JOIN pg_namespace n ON n.oid = c.connamespace
+    WHERE c.contype = 'f' AND n.nspname = 'public'
+"""
+OWNED_SEQUENCES = """
+    SELECT s.oid, t.relname FROM pg_class s
+    JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i')
+    JOIN pg_class t ON t.oid = d.refobjid
+    JOIN pg_namespace n ON n.oid = s.relnamespace
+    WHERE s.relkind = 'S' AND n.nspname = 'public'
+"""
+
+
 def _empty_postgres(url: str) -> None:
+    """What TRUNCATE ... RESTART IDENTITY CASCADE did, in ms instead of ~0.4 s a test.
+
+    Every row but the migrations' is deleted, referencing tables first, and the
+    sequences those tables own restart, in one transaction. (TRUNCATE makes new
+    files for each of ~20 tables and their indexes: a third of the PostgreSQL pass.)
+    """
+    sql = _psycopg().sql
     conn = _psycopg().connect(url)
-    conn.autocommit = True
     cur = conn.cursor()
     cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    tables = [row[0] for row in cur.fetchall() if row[0] != "schema_migration"]
-    if tables:
-        cur.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+    tables = {row[0] for row in cur.fetchall()} - {"schema_migration"}
+    cur.execute(FOREIGN_KEYS)
+    referenced_by = {table: set() for table in tables}
+    for child, parent in cur.fetchall():
+        if child != parent and {child, parent} <= tables:
+            referenced_by[parent].add(child)
+    order = graphlib.TopologicalSorter(referenced_by).static_order()
+    cur.execute(OWNED_SEQUENCES)
+    sequences = [oid for oid, table in cur.fetchall() if table in tables]
+    deletes = [sql.SQL("DELETE FROM {}").format(sql.Identifier(table)) for table in order]
+    restart = sql.SQL(
+        "SELECT setval(seqrelid, seqstart, false) FROM pg_sequence WHERE seqrelid = ANY(%s::oid[])"
+    )
+    cur.execute(sql.SQL("; ").join([*deletes, restart]), (sequences,))
+    conn.commit()
     conn.close()
 
 
