@@ -66,15 +66,6 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if item not in left_out]
         config.hook.pytest_deselected(items=marked)
     config.stash[_LEFT_OUT] = len(marked) if BACKEND == "postgresql" else 0
-    if hasattr(config, "workeroutput"):  # a pytest-xdist worker: its controller prints the line
-        config.workeroutput[INDEPENDENT] = config.stash[_LEFT_OUT]
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node, error):
-    """pytest-xdist's controller: every worker collected and left out the same tests."""
-    left_out = getattr(node, "workeroutput", {}).get(INDEPENDENT, 0)
-    node.config.stash[_LEFT_OUT] = max(node.config.stash.get(_LEFT_OUT, 0), left_out)
 
 
 def pytest_terminal_summary(terminalreporter, config):
