@@ -9,17 +9,13 @@ import secrets
 
 import pytest
 
-import pytest
-
 from bench import seed as seeding
 from tokenapp import create_app
 from tokenapp import credentials
 from tokenapp import db
 
-# bench.seed fills an SQLite file of its own: the same on either test backend.
-pytestmark = pytest.mark.backend_independent
 
-
+@pytest.mark.backend_independent
 def test_filler_secrets_are_valid_pats():
     for _ in range(200):
         parsed = credentials.parse(seeding.filler_secret())
@@ -67,6 +63,7 @@ def test_seed_makes_n_live_tokens_and_working_fixtures(tmp_path, monkeypatch, da
         }
 
 
+@pytest.mark.backend_independent  # a PostgreSQL database of its own, whichever the backend
 def test_postgres_database_is_made_empty_and_dropped():
     server = os.environ.get("TOKENAPP_TEST_DATABASE_URL")
     if not server:
