@@ -106,6 +106,7 @@ def test_scope_allows_exactly_what_the_catalogue_says(client, make_token, seeded
     assert wrong == []
 
 
+@pytest.mark.backend_independent
 def test_the_matrix_covers_the_whole_catalogue():
     assert len(CATALOGUE.scope_strings) == 19
     assert ENTITY_OPERATIONS["flows"] == ["create", "delete", "read", "run", "update", "webhook"]

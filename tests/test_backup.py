@@ -12,6 +12,9 @@ from tokenapp import db
 from tokenapp import projects
 from tokenapp.models import Document
 
+# An SQLite file of its own, or a PostgreSQL URL never connected to: either backend alike.
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.fixture
 def sqlite_app(tmp_path, monkeypatch):

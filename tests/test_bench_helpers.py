@@ -15,6 +15,7 @@ from tokenapp import credentials
 from tokenapp import db
 
 
+@pytest.mark.backend_independent
 def test_filler_secrets_are_valid_pats():
     for _ in range(200):
         parsed = credentials.parse(seeding.filler_secret())
@@ -62,6 +63,7 @@ def test_seed_makes_n_live_tokens_and_working_fixtures(tmp_path, monkeypatch, da
         }
 
 
+@pytest.mark.backend_independent  # a PostgreSQL database of its own, whichever the backend
 def test_postgres_database_is_made_empty_and_dropped():
     server = os.environ.get("TOKENAPP_TEST_DATABASE_URL")
     if not server:

@@ -95,12 +95,14 @@ def test_enrol_totp_then_sign_in_with_password_and_code(page, servers):
     page.goto("/account")
     page.get_by_role("link", name=re.compile("Sign-in security")).click()
     page.get_by_role("button", name="Set up an authenticator app").click()
+    page.locator("#totp-secret").wait_for()  # click() returns once the next page commits
     assert page.locator(".qr svg").count() == 1  # drawn on the page, no outside service
     key = page.locator("#totp-secret").inner_text()
     shot(page, "totp-enrol.png")
     accessible(page, "TOTP enrolment")
     page.get_by_label("Code").fill(code(key))
     page.get_by_role("button", name="Turn on").click()
+    page.locator("#recovery-codes").wait_for()
     assert page.locator("#recovery-codes li").count() == 10
     SAVED["recovery"] = page.locator("#recovery-codes li").all_inner_texts()
     accessible(page, "recovery codes")

@@ -185,6 +185,7 @@ def test_the_console_script_runs_outside_the_test_process(tmp_path, database_url
     assert (tmp_path / "inst" / "secret_key").stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.backend_independent
 def test_a_command_before_init_says_so_in_one_line(tmp_path):
     script = Path(sys.executable).with_name("tokenapp")
     env = dict(os.environ, TOKENAPP_INSTANCE_PATH=str(tmp_path / "inst"))

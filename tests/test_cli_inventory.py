@@ -179,6 +179,7 @@ def _script(*args, cwd, env_extra=None):
     )
 
 
+@pytest.mark.backend_independent
 def test_help_and_version_touch_no_file_and_hide_flasks_commands(tmp_path):
     for args in (["--help"], ["--version"], ["user", "--help"], ["key", "list", "--help"]):
         result = _script(*args, cwd=tmp_path)
@@ -192,6 +193,7 @@ def test_help_and_version_touch_no_file_and_hide_flasks_commands(tmp_path):
     assert version.startswith("tokenapp ") and version.split()[1][0].isdigit()
 
 
+@pytest.mark.backend_independent
 def test_a_typo_gets_a_suggestion(tmp_path):
     result = _script("sevre", cwd=tmp_path)
     assert result.returncode == 2
@@ -199,6 +201,7 @@ def test_a_typo_gets_a_suggestion(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.backend_independent
 def test_serve_bind_with_a_bare_port_means_loopback():
     from tokenapp.cli import serve_command
 

@@ -15,6 +15,9 @@ from tokenapp import accounts
 from tokenapp import create_app
 from tokenapp import db
 
+# Always SQLite's own files (above): the same on either test backend.
+pytestmark = pytest.mark.backend_independent
+
 PRIVATE_FILE = 0o600
 PRIVATE_FOLDER = 0o700
 

@@ -135,6 +135,7 @@ def test_without_a_uri_no_rule_matches(client, acme, make_token):
     )
 
 
+@pytest.mark.backend_independent
 def test_a_bad_rules_file_stops_the_app_with_its_name(tmp_path, monkeypatch):
     from tokenapp import create_app
     from tokenapp.config import ImproperlyConfigured

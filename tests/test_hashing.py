@@ -3,6 +3,8 @@
 import os
 import threading
 
+import pytest
+
 from tokenapp import hashing
 
 
@@ -12,6 +14,7 @@ def where() -> tuple[str, int]:
     )
 
 
+@pytest.mark.backend_independent
 def test_hashing_runs_on_a_niced_thread_of_its_own():
     name, nice = hashing.run(where)
     assert name.startswith("bcrypt")

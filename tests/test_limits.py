@@ -102,6 +102,7 @@ def test_a_large_limit_is_leased_in_shares_not_written_per_request(client, ctx, 
     assert RateWindow.get(RateWindow.credential == credential.id).count == 100
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize(
     ("limit", "counted", "want"),
     [(3, 0, 1), (1600, 0, 100), (1600, 1590, 1), (10**6, 0, limits.LEASE_MAX), (40, 8, 2)],
@@ -121,6 +122,7 @@ def test_lease_size_shrinks_to_one_near_the_limit(clock, limit, counted, want, m
     assert claims == [want]
 
 
+@pytest.mark.backend_independent
 def test_a_lease_beyond_the_limit_grants_only_what_remains(clock, monkeypatch):
     # Another worker took 98 of 100 since this one last asked: a claim of 6 grants 2.
     monkeypatch.setattr(limits, "claim", lambda credential_id, start, amount: 98 + amount)

@@ -203,6 +203,7 @@ def test_auth_request_recipe(deployment, backend, make_project, make_user, make_
     assert ask("POST", **bearer(writer)) == (200, {"user": "alice", "path": "/reports/q1"})
 
 
+@pytest.mark.backend_independent
 def test_the_readme_shows_the_recipe_we_test():
     readme = README.read_text()
     section = readme[readme.index("## Delegating auth checks: nginx `auth_request`") :]

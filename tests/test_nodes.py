@@ -63,6 +63,8 @@ def test_a_node_with_another_secret_key_mints_a_new_code(ctx):
 
 # Two real nodes on PostgreSQL.
 
+# The two-node tests make a PostgreSQL database of their own whichever the test backend is,
+# so they are marked backend_independent and run once, in the SQLite pass.
 needs_postgres = pytest.mark.skipif(
     not BASE_URL, reason="TOKENAPP_TEST_DATABASE_URL is unset: no PostgreSQL server for two nodes"
 )
@@ -176,6 +178,7 @@ def _json(node, method, path, secret, payload=None):
     return status, (json.loads(data) if data else None)
 
 
+@pytest.mark.backend_independent
 @needs_postgres
 def test_a_setup_code_printed_by_node_a_is_accepted_by_node_b(cluster):
     a, b, facts = cluster
@@ -185,6 +188,7 @@ def test_a_setup_code_printed_by_node_a_is_accepted_by_node_b(cluster):
         assert node.request("GET", "/setup")[0] == 302  # closed on every node
 
 
+@pytest.mark.backend_independent
 @needs_postgres
 def test_a_session_from_node_b_is_valid_on_node_a(cluster):
     a, b, _ = cluster
@@ -195,6 +199,7 @@ def test_a_session_from_node_b_is_valid_on_node_a(cluster):
     assert status == 200 and b"admin" in page
 
 
+@pytest.mark.backend_independent
 @needs_postgres
 def test_revoked_or_regenerated_through_a_is_refused_by_b(cluster):
     a, b, facts = cluster
@@ -215,6 +220,7 @@ def test_revoked_or_regenerated_through_a_is_refused_by_b(cluster):
     assert _json(b, "GET", VERIFY, regenerated["token"])[0] == 401
 
 
+@pytest.mark.backend_independent
 @needs_postgres
 def test_a_rate_limit_holds_across_both_nodes(cluster):
     # Two nodes × two workers: four processes, each leasing from the shared count.
@@ -240,6 +246,7 @@ def test_a_rate_limit_holds_across_both_nodes(cluster):
     assert leased.count(200) + leased.count(429) == 128
 
 
+@pytest.mark.backend_independent
 @needs_postgres
 def test_a_document_written_through_a_is_read_through_b(cluster):
     a, b, facts = cluster
@@ -249,6 +256,7 @@ def test_a_document_written_through_a_is_read_through_b(cluster):
     assert status == 200 and read["name"] == "revenue" and read["widgets"] == [1, 2]
 
 
+@pytest.mark.backend_independent
 @needs_postgres
 def test_concurrent_load_over_both_nodes_loses_nothing(cluster):
     a, b, facts = cluster
@@ -327,6 +335,7 @@ def _all_documents(node, secret) -> list[dict]:
     raise AssertionError("too many pages")
 
 
+@pytest.mark.backend_independent
 @needs_postgres
 def test_login_throttling_counts_failures_on_every_node(cluster):
     """Last in the module: it throttles 127.0.0.1 for the rest of the window."""

@@ -93,6 +93,7 @@ def test_public_url_is_used_whatever_the_host(client, member):
     assert f"{PUBLIC}/api/v1/auth/verify" in page and "evil.example" not in page
 
 
+@pytest.mark.backend_independent
 def test_public_url_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("TOKENAPP_INSTANCE_PATH", str(tmp_path / "instance"))
     monkeypatch.setenv("TOKENAPP_PUBLIC_URL", "https://tokens.example:8443")
@@ -100,6 +101,7 @@ def test_public_url_from_the_environment(monkeypatch, tmp_path):
     assert app.config["PUBLIC_URL"] == "https://tokens.example:8443"
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize(
     "value",
     [

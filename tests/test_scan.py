@@ -117,6 +117,7 @@ def test_scan_of_a_clean_tree_exits_zero(runner, tmp_path):
     assert result.exit_code == 0 and result.stdout == ""
 
 
+@pytest.mark.backend_independent
 def test_scan_without_tokenapp_tables_says_unknown(tmp_path, monkeypatch):
     from tokenapp import create_app
     from tokenapp import db

@@ -8,6 +8,9 @@ from tokenapp import create_app
 from tokenapp import scopes
 from tokenapp.config import ImproperlyConfigured
 
+# The catalogue as plain functions and apps that stop at start: no test reaches the database.
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.fixture(scope="module")
 def catalogue():

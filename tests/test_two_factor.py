@@ -16,6 +16,7 @@ from tokenapp.models import AuditEvent
 from tokenapp.models import RecoveryCode
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize(
     ("unix_time", "expected"),
     [

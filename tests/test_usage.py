@@ -134,6 +134,7 @@ def test_project_keys_cannot_read_token_usage(client, timed, make_user, make_pro
     assert_problem(_usage(client, key, secret), 403)
 
 
+@pytest.mark.backend_independent
 def test_counts_pending_at_exit_are_written(tmp_path):
     url = f"sqlite:///{tmp_path / 'exit.db'}"
     script = textwrap.dedent(
@@ -160,6 +161,7 @@ def test_counts_pending_at_exit_are_written(tmp_path):
         assert conn.execute("SELECT SUM(count) FROM usage").fetchone() == (3,)
 
 
+@pytest.mark.backend_independent
 def test_chart_is_svg_without_style_attributes_or_script():
     start = datetime.datetime(2030, 1, 1, 0)
     hours = [(start + datetime.timedelta(hours=n), n % 5) for n in range(48)]
@@ -172,6 +174,7 @@ def test_chart_is_svg_without_style_attributes_or_script():
     assert 'role="img"' in svg
 
 
+@pytest.mark.backend_independent
 def test_a_day_starting_near_the_right_edge_keeps_its_label_inside_the_chart():
     # 7 days ending two hours after a midnight, as on a token page at 02:00.
     start = datetime.datetime(2030, 1, 1, 3)
@@ -182,6 +185,7 @@ def test_a_day_starting_near_the_right_edge_keeps_its_label_inside_the_chart():
     assert f'x="{charts.WIDTH:.1f}"' in svg[last:] and 'text-anchor="end"' in svg[last:]
 
 
+@pytest.mark.backend_independent
 def test_chart_of_no_requests_says_so():
     start = datetime.datetime(2030, 1, 1, 0)
     svg = str(charts.hourly_chart([(start, 0)], "Requests"))

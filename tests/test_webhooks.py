@@ -142,6 +142,7 @@ def test_allowed_networks_admit_a_private_destination(auth, timed, make_user, ma
     assert len(receiver.bodies) == 1
 
 
+@pytest.mark.backend_independent
 def test_a_malformed_allowed_network_stops_the_start(tmp_path, monkeypatch):
     monkeypatch.setenv("TOKENAPP_INSTANCE_PATH", str(tmp_path))
     monkeypatch.setenv("TOKENAPP_WEBHOOK_ALLOWED_NETWORKS", "10.0.0.0/8,chat.internal")
@@ -277,6 +278,7 @@ BAD_URLS = [
 ]
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("url", BAD_URLS)
 def test_the_validator_refuses_what_cannot_be_sent(url):
     with pytest.raises(ValueError):
@@ -292,6 +294,7 @@ def test_the_form_refuses_bad_urls_with_400_never_500(auth, make_user, url):
     assert User.get_by_id(user.id).webhook_url is None
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize(
     "url",
     [
@@ -326,6 +329,7 @@ URLISH = st.builds(
 )
 
 
+@pytest.mark.backend_independent
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(URLISH, st.text(max_size=60), st.none(), st.integers()))
 def test_the_validator_only_raises_value_error_and_accepts_only_sendable_urls(value):
