@@ -8,6 +8,7 @@ output can be searched for it afterwards.
 
 import base64
 import http.client
+import re
 import socket
 import statistics
 import threading
@@ -52,18 +53,42 @@ def malformed(shape: str, secret: str) -> bytes:
     return "\r\n".join(lines).encode() + b"\r\n\r\n" + body
 
 
+def answer_to(port: int, data: bytes, timeout: float = 10) -> bytes:
+    """Send raw bytes on a new connection; the server's answer.
+
+    Read until the server closes or one whole answer (headers and Content-Length
+    bytes) has come: a well-formed request is kept alive by gunicorn's threaded
+    workers, and waiting out their keep-alive cost 2 s an answer.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        answer = b""
+        try:
+            while not _whole(answer) and (chunk := sock.recv(65536)):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+    return answer
+
+
+def _whole(answer: bytes) -> bool:
+    head, end, body = answer.partition(b"\r\n\r\n")
+    length = re.search(rb"(?im)^content-length:[ \t]*(\d+)[ \t]*\r?$", head)
+    return bool(end) and length is not None and len(body) >= int(length.group(1))
+
+
+def status_of(answer: bytes) -> int | None:
+    parts = answer.split(b"\r\n", 1)[0].split(b" ")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
 def exchange(port: int, data: bytes, timeout: float = 10) -> int | str:
     """The status of the answer to raw bytes on a new connection, or NO_ANSWER."""
-    answer = b""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.sendall(data)
-            while chunk := sock.recv(65536):
-                answer += chunk
+        status = status_of(answer_to(port, data, timeout))
     except OSError:
-        pass
-    parts = answer.split(b"\r\n", 1)[0].split(b" ")
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else NO_ANSWER
+        status = None
+    return NO_ANSWER if status is None else status
 
 
 class Flood:

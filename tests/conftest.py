@@ -238,6 +238,23 @@ def app(request, tmp_path, monkeypatch, database_url, app_overrides):
 
 
 @pytest.fixture
+def sql_log(app, monkeypatch):
+    """Every statement the app sends through peewee, in order."""
+    # Hourly usage counts flush after a request now and then; not during these.
+    app.config["USAGE_FLUSH_SECONDS"] = 10**9
+    statements = []
+    database = db.database.obj
+    original = database.execute_sql
+
+    def execute_sql(sql, params=None, *args, **kwargs):
+        statements.append(sql)
+        return original(sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(database, "execute_sql", execute_sql)
+    return statements
+
+
+@pytest.fixture
 def ctx(app):
     """An app context with an open connection, for builders and assertions."""
     with app.app_context(), db.database.connection_context():

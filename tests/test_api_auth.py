@@ -6,7 +6,6 @@ from conftest import bearer
 
 from tokenapp import accounts
 from tokenapp import credentials
-from tokenapp import db
 from tokenapp import lifecycle
 from tokenapp import projects
 from tokenapp.models import Credential
@@ -36,23 +35,6 @@ def issue(make_token, make_key, owner, project):
         return make_key(project, user or owner, kind)
 
     return make
-
-
-@pytest.fixture
-def sql_log(app, monkeypatch):
-    """Every statement the app sends through peewee, in order."""
-    # Hourly usage counts flush after a request now and then; not during these.
-    app.config["USAGE_FLUSH_SECONDS"] = 10**9
-    statements = []
-    database = db.database.obj
-    original = database.execute_sql
-
-    def execute_sql(sql, params=None, *args, **kwargs):
-        statements.append(sql)
-        return original(sql, params, *args, **kwargs)
-
-    monkeypatch.setattr(database, "execute_sql", execute_sql)
-    return statements
 
 
 def carry(carrier: str, secret: str) -> dict:

@@ -7,9 +7,7 @@ because the shapes below are exactly what an HTTP library refuses to send.
 import base64
 import logging
 import os
-import re
 import signal
-import socket
 import subprocess
 import time
 from datetime import timedelta
@@ -28,38 +26,11 @@ from test_logging import deployment  # noqa: F401 (fixture)
 from test_logging import free_port
 
 from stress.flood import SHAPES
+from stress.flood import answer_to as exchange
 from stress.flood import malformed
+from stress.flood import status_of
 from tokenapp import credentials
 from tokenapp import serving
-
-
-def exchange(port: int, data: bytes, timeout: float = 10) -> bytes:
-    """Send raw bytes on a new connection; the server's answer.
-
-    Read until the server closes or one whole answer (headers and Content-Length
-    bytes) has come: a well-formed request is kept alive by gunicorn's threaded
-    workers, and waiting out their keep-alive cost 2 s an answer.
-    """
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(data)
-        answer = b""
-        try:
-            while not _whole(answer) and (chunk := sock.recv(65536)):
-                answer += chunk
-        except ConnectionResetError:
-            pass
-    return answer
-
-
-def _whole(answer: bytes) -> bool:
-    head, end, body = answer.partition(b"\r\n\r\n")
-    length = re.search(rb"(?im)^content-length:[ \t]*(\d+)[ \t]*\r?$", head)
-    return bool(end) and length is not None and len(body) >= int(length.group(1))
-
-
-def status_of(answer: bytes) -> int | None:
-    parts = answer.split(b"\r\n", 1)[0].split(b" ")
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
 
 
 def worker_pids(master: int) -> set[int]:

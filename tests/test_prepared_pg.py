@@ -21,21 +21,6 @@ pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="server-side PRE
 VERIFY = "/api/v1/auth/verify"
 
 
-@pytest.fixture
-def sent(app, monkeypatch):
-    """Every statement the app sends through peewee, in order."""
-    statements = []
-    database = db.database.obj
-    original = database.execute_sql
-
-    def execute_sql(sql, params=None, *args, **kwargs):
-        statements.append(sql)
-        return original(sql, params, *args, **kwargs)
-
-    monkeypatch.setattr(database, "execute_sql", execute_sql)
-    return statements
-
-
 def _name(prepared) -> str:
     return prepared.name
 
@@ -47,17 +32,17 @@ def _held() -> dict[str, int]:
     return dict(cursor.fetchall())
 
 
-def _prepares(sent, prepared) -> int:
-    return sum(1 for sql in sent if sql.startswith(f"PREPARE {_name(prepared)} "))
+def _prepares(sql_log, prepared) -> int:
+    return sum(1 for sql in sql_log if sql.startswith(f"PREPARE {_name(prepared)} "))
 
 
-def test_the_lookup_is_prepared_once_per_connection_and_reused(ctx, client, make_token, sent):
+def test_the_lookup_is_prepared_once_per_connection_and_reused(ctx, client, make_token, sql_log):
     _, secret = make_token()
     for _ in range(4):
         assert client.get(VERIFY, headers=bearer(secret)).status_code == 200
-    assert _prepares(sent, _lookup) == 1
+    assert _prepares(sql_log, _lookup) == 1
     assert _held()[_name(_lookup)] == 4
-    assert not any(sql.lstrip().startswith("SELECT") and '"digest"' in sql for sql in sent)
+    assert not any(sql.lstrip().startswith("SELECT") and '"digest"' in sql for sql in sql_log)
 
 
 def test_prepared_and_plain_give_the_same_rows(ctx, make_user, make_project, make_token, make_key):
@@ -94,7 +79,7 @@ def _url() -> str:
     return f"postgresql://{user}@{host}:{port}/{db.database.obj.database}"
 
 
-def test_a_new_connection_prepares_again_after_the_server_dropped_the_old(app, client, sent):
+def test_a_new_connection_prepares_again_after_the_server_dropped_the_old(app, client, sql_log):
     # No ctx fixture: the request replaces the connection that fixture would hold.
     with app.app_context(), db.database.connection_context():
         _, secret = lifecycle.issue("pat", accounts.create_user("olive", PASSWORD), "t", scopes=[])
@@ -105,16 +90,16 @@ def test_a_new_connection_prepares_again_after_the_server_dropped_the_old(app, c
         statuses = [client.get(VERIFY, headers=bearer(secret)).status_code for _ in range(3)]
         assert statuses == [200, 200, 200]
         assert db.database.connection() is not old
-        assert _prepares(sent, _lookup) == 2
+        assert _prepares(sql_log, _lookup) == 2
         assert _held()[_name(_lookup)] == 3
 
 
-def test_discard_all_outside_a_transaction_prepares_again(ctx, client, make_token, sent):
+def test_discard_all_outside_a_transaction_prepares_again(ctx, client, make_token, sql_log):
     _, secret = make_token()
     assert client.get(VERIFY, headers=bearer(secret)).status_code == 200
     db.database.connection().cursor().execute("DISCARD ALL")
     assert client.get(VERIFY, headers=bearer(secret)).status_code == 200
-    assert _prepares(sent, _lookup) == 2
+    assert _prepares(sql_log, _lookup) == 2
     assert _held() == {_name(_lookup): 1}
 
 
