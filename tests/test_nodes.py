@@ -374,6 +374,23 @@ def test_revocations_reach_every_worker_through_the_fast_path(cluster):
     for node in (a, b) * 4:
         assert [_json(node, "GET", path, key["key"])[0] for path in (read, VERIFY)] == [401, 401]
 
+    # A person: removal from the project stops their key, deactivation their token.
+    subprocess.run([TOKENAPP, "create-user", "bea", "--password-stdin"], env=env, input=PASSWORD,
+                   capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    _cli(env, "project", "add-member", "acme", "bea", "--role", "editor")
+    bea_key = _cli(env, "key", "create", "acme", "--user", "bea", "--kind", "full")
+    bea_pat = _cli(env, "token", "create", "--user", "bea", "--note", "n", "--scope", "dashboard",
+                   "--expiration", "never")  # fmt: skip
+    for node in (a, b) * 4:
+        assert [_json(node, "GET", read, secret)[0] for secret in (bea_key, bea_pat)] == [200, 200]
+    assert _json(a, "DELETE", f"{members}/bea", admin)[0] == 204
+    for node in (a, b) * 4:
+        assert [_json(node, "GET", read, secret)[0] for secret in (bea_key, bea_pat)] == [401, 404]
+        assert _json(node, "GET", VERIFY, bea_pat)[0] == 200
+    _cli(env, "user", "deactivate", "bea")
+    for node in (a, b) * 4:
+        assert _json(node, "GET", VERIFY, bea_pat)[0] == 401
+
 
 @needs_postgres
 def test_a_dropped_connection_or_an_altered_column_is_no_500(cluster, fresh_database):
