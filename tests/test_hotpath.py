@@ -132,6 +132,9 @@ TABLE = [
     ("verify full key", (VERIFY, "full"), {}, True),
     ("verify loco scheme", (VERIFY, "pat"), {"scheme": "loco"}, True),
     ("verify over https", (VERIFY, "pat"), {"wsgi.url_scheme": "https"}, True),
+    # A proxy's X-Forwarded-Proto: wss (werkzeug's routing refuses a websocket scheme, 400).
+    ("verify over wss", (VERIFY, "pat"), {"wsgi.url_scheme": "wss"}, False),
+    ("document over ws", (DOC, "pat"), {"wsgi.url_scheme": "ws"}, False),
     ("check pat project scope", (CHECK, "pat", QUERY), {}, True),
     ("check no query", (CHECK, "full"), {}, True),
     (

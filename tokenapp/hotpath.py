@@ -8,7 +8,7 @@ in the same order (auth.principal_for, access.admit, limits.enforce,
 usage.touch, then api.auth.verify_body, decide_check or access.authorise and
 api.documents.read_document, and metrics.record), and writes the bytes Flask
 would, refusals (Problems) included. Any other shape (``?key=``, ``?explain``,
-HEAD, a body, plain HTTP from elsewhere, an encoded query) and any unexpected
+HEAD, a body, plain HTTP from elsewhere, an encoded query, a ws/wss scheme) and any unexpected
 error go to Flask unchanged. TOKENAPP_FAST_PATH=false turns it off;
 tests/test_hotpath.py sends a table of requests through both."""
 
@@ -51,6 +51,7 @@ PLAIN_QUERY = re.compile(r"[A-Za-z0-9_.:~=&-]*")
 CHECK_PARAMS = frozenset({"project", "scope"})
 # A request with a body goes to Flask (a GET with one is odd; Flask decides what it means).
 UNUSUAL = ("CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING")
+SCHEMES_ANSWERED = ("http", "https")
 NO_CONTENT = "204 NO CONTENT"
 OK = "200 OK"
 
@@ -126,7 +127,10 @@ class FastPath:
             return None
         if header.strip().partition(" ")[0].lower() not in SCHEMES:
             return None
-        secure = environ.get("wsgi.url_scheme") == "https"
+        scheme = environ.get("wsgi.url_scheme")
+        if scheme not in SCHEMES_ANSWERED:  # ws, wss (a proxy's X-Forwarded-Proto): Flask's 400
+            return None
+        secure = scheme == "https"
         address = environ.get("REMOTE_ADDR")
         # Plain HTTP from elsewhere: Flask answers (require_https, the transport 403).
         if not (secure or transport_allowed(False, False, address)):
