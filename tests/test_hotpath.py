@@ -135,6 +135,11 @@ TABLE = [
     # A proxy's X-Forwarded-Proto: wss (werkzeug's routing refuses a websocket scheme, 400).
     ("verify over wss", (VERIFY, "pat"), {"wsgi.url_scheme": "wss"}, False),
     ("document over ws", (DOC, "pat"), {"wsgi.url_scheme": "ws"}, False),
+    ("verify from a named host", (VERIFY, "pat"), {"HTTP_HOST": "Tokens.example:8443"}, True),
+    # Hosts werkzeug's routing refuses (400: not IDNA-encodable).
+    ("verify empty host label", (VERIFY, "pat"), {"HTTP_HOST": ".."}, False),
+    ("check overlong host label", (CHECK, "pat"), {"HTTP_HOST": "a" * 64 + ".example"}, False),
+    ("document overlong host", (DOC, "pat"), {"HTTP_HOST": "a" * 300}, False),
     ("check pat project scope", (CHECK, "pat", QUERY), {}, True),
     ("check no query", (CHECK, "full"), {}, True),
     (
