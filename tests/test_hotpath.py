@@ -132,6 +132,14 @@ TABLE = [
     ("verify full key", (VERIFY, "full"), {}, True),
     ("verify loco scheme", (VERIFY, "pat"), {"scheme": "loco"}, True),
     ("verify over https", (VERIFY, "pat"), {"wsgi.url_scheme": "https"}, True),
+    # A proxy's X-Forwarded-Proto: wss (werkzeug's routing refuses a websocket scheme, 400).
+    ("verify over wss", (VERIFY, "pat"), {"wsgi.url_scheme": "wss"}, False),
+    ("document over ws", (DOC, "pat"), {"wsgi.url_scheme": "ws"}, False),
+    ("verify from a named host", (VERIFY, "pat"), {"HTTP_HOST": "Tokens.example:8443"}, True),
+    # Hosts werkzeug's routing refuses (400: not IDNA-encodable).
+    ("verify empty host label", (VERIFY, "pat"), {"HTTP_HOST": ".."}, False),
+    ("check overlong host label", (CHECK, "pat"), {"HTTP_HOST": "a" * 64 + ".example"}, False),
+    ("document overlong host", (DOC, "pat"), {"HTTP_HOST": "a" * 300}, False),
     ("check pat project scope", (CHECK, "pat", QUERY), {}, True),
     ("check no query", (CHECK, "full"), {}, True),
     (
@@ -216,6 +224,44 @@ TABLE = [
     ("document non-ascii path", (DOCS + "/caf\xc3\xa9", "pat"), {}, False),
     ("a project key by id", ("/api/v1/projects/alpha/keys/KEY", "pat"), {}, False),
     ("a member", ("/api/v1/projects/alpha/users/owner", "pat"), {}, False),
+    # Hostile shapes: each answered as Flask answers it, or left to Flask.
+    ("document double slash", ("/api/v1/projects/alpha//dashboards/DOC", "pat"), {}, False),
+    ("document dot segments", ("/api/v1/projects/alpha/../dashboards/DOC", "pat"), {}, False),
+    ("document dot collection", ("/api/v1/projects/alpha/./DOC", "pat"), {}, True),
+    ("document upper-case collection", ("/api/v1/projects/alpha/Dashboards/DOC", "pat"), {}, True),
+    ("document overlong id", (DOCS + "/" + "A" * 5000, "pat"), {}, True),
+    (
+        "document overlong project",
+        ("/api/v1/projects/" + "a" * 5000 + "/dashboards/DOC", "pat"),
+        {},
+        True,
+    ),
+    ("document flows by id", ("/api/v1/projects/alpha/flows/DOC", "pat"), {}, False),
+    (
+        "document service account slug",
+        ("/api/v1/projects/ci@alpha/dashboards/DOC", "pat"),
+        {},
+        True,
+    ),
+    (
+        "verify two bearer headers",
+        (VERIFY, "pat"),
+        {"HTTP_AUTHORIZATION": "Bearer a, Bearer b"},
+        True,
+    ),
+    ("verify upper-case scheme", (VERIFY, "pat"), {"scheme": "BEARER"}, True),
+    ("verify overlong bearer", (VERIFY, "A" * 9000), {}, True),
+    ("verify chunked", (VERIFY, "pat"), {"HTTP_TRANSFER_ENCODING": "chunked"}, False),
+    ("verify options", (VERIFY, "pat"), {"method": "OPTIONS"}, False),
+    ("check empty and trailing pairs", (CHECK, "pat", "project=alpha&"), {}, False),
+    ("check value with '='", (CHECK, "pat", "project=alpha=x"), {}, True),
+    (
+        "check two original methods",
+        (CHECK, "export", QUERY),
+        {"HTTP_X_ORIGINAL_METHOD": "GET, POST"},
+        True,
+    ),
+    ("check overlong method", (CHECK, "pat"), {"HTTP_X_ORIGINAL_METHOD": "X" * 5000}, True),
 ]
 # The same, with TOKENAPP_FORWARD_RULES: a check naming neither project nor scope.
 RULES_TABLE = [

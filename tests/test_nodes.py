@@ -345,3 +345,76 @@ def test_login_throttling_counts_failures_on_every_node(cluster):
     assert 429 not in statuses, statuses
     assert Browser(b).post_form("/login", wrong)[0] == 429
     assert Browser(a).post_form("/login", wrong)[0] == 429
+
+
+@needs_postgres
+def test_revocations_reach_every_worker_through_the_fast_path(cluster):
+    """A service account's key, a member's key and a token read documents through the fast
+    path on both nodes (two workers each); removal and revocation stop them on the next
+    request everywhere."""
+    a, b, facts = cluster
+    env = facts["env"]
+    every = ["automation", "company", "connector_auth", "connectors", "dashboard", "embed"]
+    scopes = [arg for scope in every for arg in ("--scope", scope)]
+    admin = _cli(env, "token", "create", "--user", "admin", "--note", "owner", *scopes,
+                 "--expiration", "never")  # fmt: skip
+    members = "/api/v1/projects/acme/users"
+    status, _ = _json(a, "POST", members, admin,
+                      {"username": "ci", "role": "editor", "service_account": True})  # fmt: skip
+    assert status == 201
+    status, key = _json(a, "POST", "/api/v1/projects/acme/keys", admin,
+                        {"kind": "full", "label": "ci", "user": "ci@acme"})  # fmt: skip
+    assert status == 201, key
+    status, doc = _json(a, "POST", DOCS, facts["pat"], {"name": "fast"})
+    assert status == 201
+    read = f"{DOCS}/{doc['id']}"
+    for node in (a, b) * 4:
+        assert _json(node, "GET", read, key["key"])[0] == 200
+    assert _json(b, "DELETE", f"{members}/ci%40acme", admin)[0] == 204
+    for node in (a, b) * 4:
+        assert [_json(node, "GET", path, key["key"])[0] for path in (read, VERIFY)] == [401, 401]
+
+    # A person: removal from the project stops their key, deactivation their token.
+    subprocess.run([TOKENAPP, "create-user", "bea", "--password-stdin"], env=env, input=PASSWORD,
+                   capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    _cli(env, "project", "add-member", "acme", "bea", "--role", "editor")
+    bea_key = _cli(env, "key", "create", "acme", "--user", "bea", "--kind", "full")
+    bea_pat = _cli(env, "token", "create", "--user", "bea", "--note", "n", "--scope", "dashboard",
+                   "--expiration", "never")  # fmt: skip
+    for node in (a, b) * 4:
+        assert [_json(node, "GET", read, secret)[0] for secret in (bea_key, bea_pat)] == [200, 200]
+    assert _json(a, "DELETE", f"{members}/bea", admin)[0] == 204
+    for node in (a, b) * 4:
+        assert [_json(node, "GET", read, secret)[0] for secret in (bea_key, bea_pat)] == [401, 404]
+        assert _json(node, "GET", VERIFY, bea_pat)[0] == 200
+    _cli(env, "user", "deactivate", "bea")
+    for node in (a, b) * 4:
+        assert _json(node, "GET", VERIFY, bea_pat)[0] == 401
+
+
+@needs_postgres
+def test_a_dropped_connection_or_an_altered_column_is_no_500(cluster, fresh_database):
+    """Every worker keeps its connection and the statements prepared on it: a backend
+    the server terminated, or a migration changing a selected column's type while the
+    nodes run, costs no request a 500."""
+    a, b, facts = cluster
+    status, doc = _json(a, "POST", DOCS, facts["pat"], {"name": "kept"})
+    read = f"{DOCS}/{doc['id']}"
+    for node in (a, b) * 8:  # every worker prepares its statements
+        assert _json(node, "GET", read, facts["pat"])[0] == 200
+    admin = _psycopg().connect(fresh_database)
+    admin.autocommit = True
+    cur = admin.cursor()
+    try:
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert [_json(node, "GET", read, facts["pat"])[0] for node in (a, b) * 8] == [200] * 16
+        for width in (100, 64):  # wider, then back
+            cur.execute(f'ALTER TABLE "user" ALTER COLUMN username TYPE varchar({width})')
+            statuses = [_json(node, "GET", path, facts["pat"])[0]
+                        for node in (a, b) * 8 for path in (read, VERIFY)]  # fmt: skip
+            assert statuses == [200] * 32
+    finally:
+        admin.close()

@@ -8,9 +8,10 @@ in the same order (auth.principal_for, access.admit, limits.enforce,
 usage.touch, then api.auth.verify_body, decide_check or access.authorise and
 api.documents.read_document, and metrics.record), and writes the bytes Flask
 would, refusals (Problems) included. Any other shape (``?key=``, ``?explain``,
-HEAD, a body, plain HTTP from elsewhere, an encoded query) and any unexpected
-error go to Flask unchanged. TOKENAPP_FAST_PATH=false turns it off;
-tests/test_hotpath.py sends a table of requests through both."""
+HEAD, a body, plain HTTP from elsewhere, an encoded query, a ws/wss scheme, a
+host Flask's URL map refuses) and any unexpected error go to Flask unchanged.
+TOKENAPP_FAST_PATH=false turns it off; tests/test_hotpath.py sends a table of
+requests through both."""
 
 import json
 import re
@@ -51,6 +52,8 @@ PLAIN_QUERY = re.compile(r"[A-Za-z0-9_.:~=&-]*")
 CHECK_PARAMS = frozenset({"project", "scope"})
 # A request with a body goes to Flask (a GET with one is odd; Flask decides what it means).
 UNUSUAL = ("CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING")
+SCHEMES_ANSWERED = ("http", "https")
+MAX_HOSTS = 64  # hosts remembered as routable (others are checked on each request)
 NO_CONTENT = "204 NO CONTENT"
 OK = "200 OK"
 
@@ -63,6 +66,7 @@ class FastPath:
         self.inner = inner
         self.encoders: tuple[Callable, Callable] | None = None
         self.static: frozenset[str] | None = None
+        self.hosts: set[tuple] = set()  # (Host, SERVER_NAME, SERVER_PORT), scheme: routable
 
     def _encode(self, value: dict, *, compact: bool) -> bytes:
         # Flask's json.dumps builds a JSONEncoder per call (~5 µs): build them once, with
@@ -117,6 +121,20 @@ class FastPath:
             )
         return self.static
 
+    def _host_routable(self, environ: dict, scheme: str) -> bool:
+        """Would Flask's URL map bind to this request's host? It refuses (400) one that is not
+        IDNA-encodable (an empty or overlong label). Asked once per host: a site has few."""
+        host = (environ.get("HTTP_HOST"), environ.get("SERVER_NAME"), environ.get("SERVER_PORT"))
+        if (host, scheme) in self.hosts:
+            return True
+        try:
+            self.app.url_map.bind_to_environ(environ)
+        except Exception:  # noqa: BLE001  (BadHost's 400, or anything odd: Flask answers)
+            return False
+        if len(self.hosts) < MAX_HOSTS:
+            self.hosts.add((host, scheme))
+        return True
+
     def answer(self, environ: dict, route: Route) -> tuple[str, list, bytes] | None:
         """(status, headers, body), or None for Flask to answer."""
         endpoint = route[0]
@@ -126,13 +144,18 @@ class FastPath:
             return None
         if header.strip().partition(" ")[0].lower() not in SCHEMES:
             return None
-        secure = environ.get("wsgi.url_scheme") == "https"
+        scheme = environ.get("wsgi.url_scheme")
+        if scheme not in SCHEMES_ANSWERED:  # ws, wss (a proxy's X-Forwarded-Proto): Flask's 400
+            return None
+        secure = scheme == "https"
         address = environ.get("REMOTE_ADDR")
         # Plain HTTP from elsewhere: Flask answers (require_https, the transport 403).
         if not (secure or transport_allowed(False, False, address)):
             return None
         if self.app.debug or getattr(self.app.json, "compact", None) is False:
             return None  # jsonify indents: let Flask do it
+        if not self._host_routable(environ, scheme):
+            return None
         with self.app.app_context():
             try:
                 db.open_connection()
