@@ -72,7 +72,7 @@ def header(c: dict) -> list[str]:
         f"{e1:.1f} / {e5:.1f} at the end. Every app under gunicorn, 2 workers × "
         f"{c['threads']} threads (gthread, `tokenapp serve`'s default); wrk 1 thread, "
         f"{c['connections']} connections, {args.duration:g} s per sample, {args.rounds} rounds, "
-        "the legs in rotating order, hello-world sampled before and after every leg. "
+        "the legs in rotating order, hello-world sampled before and after every sample. "
         "× hello: each sample over the mean of the two hello samples around it, median over "
         "the rounds. Read the ratios, not the absolute figures.",
         "",

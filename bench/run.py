@@ -10,7 +10,7 @@ TOKENAPP_FAST_PATH=true, one more per backend at the largest N with
 TOKENAPP_FAST_PATH=false (the Flask path), and the hello-world app
 (bench.hello) with the same gunicorn settings. Then wrk (8 connections, one
 target at a time) round after round, the legs in rotating order, hello
-before and after every leg: each sample's ratio is to the mean of the two
+before and after every sample: each sample's ratio is to the mean of the two
 hello samples around it, and the median over the rounds is reported. Then
 verify during 4 looping sign-ins, before (2 sync workers) and after (serve's
 threads), per backend. The table goes to stdout and bench/results.md
@@ -360,16 +360,18 @@ def run(args, sizes: list[int], work: Path, servers: list, databases) -> int:
     time.sleep(1)
     rss = {"hello": hello.rss_mb(), **{leg.label: leg.server.rss_mb() for leg in legs}}
 
-    # Hello before every leg and at the end of each round: a sample's reference is the
-    # mean of hellos[i] and hellos[i + 1], the two taken around its leg.
+    # Hello before every sample and at the end of each round: a sample's reference is the
+    # mean of hellos[i] and hellos[i + 1], the two taken just around it. (Around a whole
+    # leg, 20-30 s apart, the shared machine's load moved hello by ±40% between them: a
+    # target's ratio then said more about when it ran than about what it cost.)
     hellos: list[dict] = []
     for round_no in range(args.rounds):
         shift = round_no % len(legs)
         for leg in legs[shift:] + legs[:shift]:
-            hellos.append(wrk(hello.base + "/hello", args.duration))
-            before = len(hellos) - 1
             chosen = {name: t for name, t in targets(leg.fixtures).items() if name in leg.names}
             for name, (path, secret, body) in chosen.items():
+                hellos.append(wrk(hello.base + "/hello", args.duration))
+                before = len(hellos) - 1
                 result = wrk(leg.server.base + path, args.duration, secret, body)
                 if name == REFUSED:
                     result["errors"] -= result["non_2xx"]

@@ -6,10 +6,12 @@ import sys
 
 import pytest
 
+from tokenapp import auth
 from tokenapp import documents
 from tokenapp import lifecycle
 from tokenapp import metrics
 from tokenapp.hotpath import FastPath
+from tokenapp.models import Membership
 
 VERIFY = "/api/v1/auth/verify"
 CHECK = "/api/v1/auth/check"
@@ -342,3 +344,23 @@ def test_the_fast_path_can_be_switched_off(app):
 @pytest.mark.parametrize("app_overrides", [{}])
 def test_the_fast_path_is_on_by_default(app):
     assert isinstance(app.wsgi_app, FastPath)
+
+
+def test_a_pat_s_membership_comes_with_its_lookup_and_its_removal_counts_at_once(
+    app, make_user, make_project, make_token
+):
+    owner, viewer = make_user("owner"), make_user("viewer")
+    project = make_project("alpha", owner=owner, members=[(viewer, "viewer")])
+    doc = documents.create(project, "dashboards", {"a": 1}, user_id=owner.id, creator="owner")
+    secret = make_token(["dashboard"], user=viewer)[1]
+    principal = auth.principal_for(secret, "alpha")
+    assert principal.member_of == ("alpha", project.id, "viewer")
+    assert auth.principal_for(secret, "beta").member_of is None
+    assert auth.principal_for(secret).member_of is None
+    read = environ(f"{DOCS}/{doc.id}", secret)
+    check = environ(CHECK, secret, query="project=alpha&scope=dashboard:view")
+    assert app.wsgi_app.answer(dict(read), app.wsgi_app.route(read["PATH_INFO"]))[0] == "200 OK"
+    assert answer(app.wsgi_app, check)[0].startswith("204")
+    Membership.delete().where(Membership.user == viewer.id).execute()
+    assert answer(app.wsgi_app, read)[0].startswith("404")
+    assert answer(app.wsgi_app, check)[0].startswith("403")

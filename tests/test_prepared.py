@@ -9,6 +9,7 @@ from tokenapp import db
 from tokenapp.models import Credential
 from tokenapp.models import User
 from tokenapp.prepared import Prepared
+from tokenapp.prepared import memo
 
 _since = Prepared(
     lambda credential, since, user: (
@@ -48,3 +49,29 @@ def test_on_postgresql_it_runs_as_a_server_side_prepared_statement(make_user, ma
     assert 'FROM "credential"' in statements[_since.name]
     # Asked again on the same connection: executed, not prepared a second time.
     assert _since.first(credential=token.id, since=token.created_at, user=alice) is not None
+
+
+_kept = Prepared(
+    lambda credential: Credential.select(
+        Credential.id, Credential.scopes, Credential.revoked_at
+    ).where(Credential.id == credential),
+    convert={"scopes": memo(tuple), "revoked_at": memo(str)},
+    credential=Credential.id,
+)
+
+
+def test_convert_replaces_a_column_s_conversion_and_memo_converts_each_value_once(make_token):
+    token, _ = make_token(["dashboard", "documents:read"])
+    first = _kept.first(credential=token.id)
+    # convert's function gets the driver's value (the JSON text), not peewee's list;
+    # NULL is NULL, not converted.
+    assert first == {
+        "id": token.id,
+        "scopes": tuple('["dashboard","documents:read"]'),
+        "revoked_at": None,
+    }
+    assert _kept.first(credential=token.id)["scopes"] is first["scopes"]
+    calls = []
+    double = memo(lambda value: calls.append(value) or value * 2, size=2)
+    assert [double(1), double(1), double(2), double(3), double(1)] == [2, 2, 4, 6, 2]
+    assert calls == [1, 2, 3, 1]  # kept per value, forgotten when full

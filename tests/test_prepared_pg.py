@@ -61,6 +61,9 @@ def test_prepared_and_plain_give_the_same_rows(ctx, make_user, make_project, mak
     ]
     for prepared, values in calls:
         plain = prepared.build(**values).dicts().first()  # peewee's own way, no PREPARE
+        if plain is not None:  # only the columns auth's `convert` keeps as tuples may differ
+            kept = {"scopes", "ip_allowlist"} & set(prepared.convert)
+            plain = {k: tuple(v) if k in kept and v is not None else v for k, v in plain.items()}
         assert prepared.first(**values) == plain
         assert _name(prepared) in _held()
     assert [p.first(**v) is None for p, v in calls] == [False, False, True, False, True, False]

@@ -178,11 +178,13 @@ class FastPath:
 
     def _decide(self, route: Route, secret, address, query, environ) -> tuple[str, list, bytes]:
         # The API blueprint's before_request, then the view: the order of the Flask path.
-        principal = principal_for(secret)
+        endpoint, values = route
+        # The project the request names: its membership comes with the secret's row.
+        slug = values[0] if endpoint == GET_DOCUMENT else query.get("project")
+        principal = principal_for(secret, slug)
         admit(principal, address)
         limits.enforce(principal)
         usage.touch(principal)
-        endpoint, values = route
         if endpoint == "api.check":
             headers = EnvironHeaders(environ)
             decide_check(principal, query.get("project"), query.get("scope"), headers)

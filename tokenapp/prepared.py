@@ -28,13 +28,20 @@ class Prepared:
     whose ``db_value`` stores it (None: passed as is), so callers pass Python
     values (a UUID, a datetime), as they would to peewee. The first row comes
     back as a dict keyed by column name or alias, converted by the selected
-    fields as peewee would.
+    fields as peewee would, or by `convert`'s function for that name (not
+    called for NULL).
     """
 
     _made = itertools.count(1)
 
-    def __init__(self, build: Callable[..., Query], **params: Field | None):
+    def __init__(
+        self,
+        build: Callable[..., Query],
+        convert: dict[str, Callable] | None = None,
+        **params: Field | None,
+    ):
         self.build = build
+        self.convert = convert or {}
         self.params = params
         self.name = f"tokenapp_{next(self._made)}"  # PostgreSQL's name for the statement
         self.compiled: dict[type, tuple[str, str | None, list, dict, list]] = {}
@@ -71,6 +78,7 @@ class Prepared:
                 fixed[f"\x00{number}"] = param
                 arguments.append((f"\x00{number}", _as_is))
         columns = [_column(node) for node in query._returning]
+        columns = [(name, self.convert.get(name, convert)) for name, convert in columns]
         prepare = None
         if not is_sqlite():
             # PostgreSQL plans a statement sent as text on every execution: 1.3 ms for
@@ -136,6 +144,22 @@ class _Mark(str):
         mark = super().__new__(cls, "\x00" + name)
         mark.name = name
         return mark
+
+
+def memo(convert: Callable, size: int = 4096) -> Callable:
+    """`convert` kept per value: for pure conversions of a column's text to an immutable
+    value (a UUID, a tuple). Only the conversion is kept; every row is still read."""
+    seen: dict = {}
+
+    def converted(value):
+        result = seen.get(value)
+        if result is None:
+            if len(seen) >= size:
+                seen.clear()
+            result = seen[value] = convert(value)
+        return result
+
+    return converted
 
 
 def _as_is(value):

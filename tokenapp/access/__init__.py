@@ -74,11 +74,15 @@ def project_for(principal: Principal, slug: str) -> Access:
     """The project the principal may see, or 404 (never reveals others exist).
 
     A project key already knows its project and role (auth looked them up);
-    a PAT costs one query for the project and the user's role in it.
+    a PAT costs one query for the project and the user's role in it, unless
+    auth read that membership with the secret (`member_of`).
     """
     if principal.is_project_key:
         if slug == principal.project_slug:
             return Access(Project(id=principal.project_id, slug=slug), principal.role)
+    elif principal.member_of is not None and principal.member_of[0] == slug:
+        _, project_id, role = principal.member_of  # read with the secret, same query
+        return Access(Project(id=project_id, slug=slug), role)
     else:
         row = _membership.first(slug=slug, user_id=principal.user_id)
         if row is not None:
