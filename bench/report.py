@@ -227,8 +227,7 @@ def switches(c: dict) -> list[str]:
         "cycles is given with the middle half of them. 'limits on' is a PAT with a rate limit "
         "of 100,000/min and an IP allowlist; 'usage counts off' is a server on the same "
         "database with TOKENAPP_USAGE_COUNTS=false. Both servers have the fast path on, "
-        "which leaves a rate-limited credential to Flask: 'limits on' here is also the Flask "
-        "path against the fast path.",
+        "which answers a rate-limited credential too.",
         "",
         "| verify PAT | median req/s |",
         "|---|---:|",
