@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from process_support import Started
+
 TOKENAPP = os.path.join(os.path.dirname(sys.executable), "tokenapp")
 SETUP_CODE = re.compile(r"one-time setup code: (\S+)")
 
@@ -32,7 +34,7 @@ def clean_env(**extra: str) -> dict:
     return env
 
 
-class Server:
+class Server(Started):
     """`tokenapp serve` (or any argv ending in serve options) on 127.0.0.1:port."""
 
     def __init__(self, argv, *, env, cwd, log: Path, port=None, tls_context=None):
@@ -112,13 +114,3 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         self._log_file.close()
-
-    def __enter__(self) -> "Server":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

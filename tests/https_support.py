@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from process_support import Started
+
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")  # not on a user's PATH
 NO_NGINX = "nginx is not installed (make test installs Debian's nginx-light)"
@@ -80,7 +82,7 @@ http {{
 """
 
 
-class Nginx:
+class Nginx(Started):
     """nginx serving `site` (server blocks) until stop(); `wait_for` are its ports."""
 
     def __init__(self, site: str, *, wait_for: list[int], keep_logs: Path):
@@ -150,16 +152,6 @@ class Nginx:
                     shutil.copy(log, self.keep_logs / log.name)
                 shutil.rmtree(self.prefix, ignore_errors=True)
                 self.prefix = None
-
-    def __enter__(self) -> "Nginx":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def _listening(port: int) -> bool:

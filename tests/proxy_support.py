@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from https_support import _listening
+from process_support import Started
 
 CADDY = shutil.which("caddy") or shutil.which("caddy", path="/usr/bin")
 NO_CADDY = "caddy is not installed (make test installs Debian's caddy)"
@@ -64,7 +65,7 @@ class Backend:
         self.server.server_close()
 
 
-class Caddy:
+class Caddy(Started):
     """caddy serving `site` (a Caddyfile without the global block) until stop()."""
 
     def __init__(self, site: str, *, port: int, keep_logs: Path):
@@ -121,13 +122,3 @@ class Caddy:
                 shutil.copy(self.prefix / "caddy.log", self.keep_logs / "caddy.log")
                 shutil.rmtree(self.prefix, ignore_errors=True)
                 self.prefix = None
-
-    def __enter__(self) -> "Caddy":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
