@@ -1,5 +1,6 @@
 """Prepared queries: peewee builds each once, the database runs it with new values."""
 
+import functools
 import itertools
 import re
 import weakref
@@ -147,19 +148,10 @@ class _Mark(str):
 
 
 def memo(convert: Callable, size: int = 4096) -> Callable:
-    """`convert` kept per value: for pure conversions of a column's text to an immutable
-    value (a UUID, a tuple). Only the conversion is kept; every row is still read."""
-    seen: dict = {}
-
-    def converted(value):
-        result = seen.get(value)
-        if result is None:
-            if len(seen) >= size:
-                seen.clear()
-            result = seen[value] = convert(value)
-        return result
-
-    return converted
+    """`convert` kept per value (the least recently used forgotten past `size`): for pure
+    conversions of a column's text to an immutable value (a UUID, a tuple). Only the
+    conversion is kept; every row is still read."""
+    return functools.lru_cache(maxsize=size)(convert)
 
 
 def _as_is(value):
