@@ -58,3 +58,17 @@ def test_the_api_needs_no_csrf_token(app, client, make_token):
         headers=bearer(pat),
     )
     assert response.status_code == 201
+
+
+def test_a_static_file_leaves_the_session_alone(client, auth, make_user, loads):
+    """A late asset response must not put back the cookie from before a newer page's
+    (a passkey ceremony's challenge lives in the session: CI lost one that way)."""
+    make_user("alice")
+    assert auth.login("alice").status_code == 302
+    loads.clear()
+    for path in ("/static/app.css", "/static/passkeys.js", "/static/favicon.svg"):
+        with client.get(path) as response:
+            assert response.status_code == 200
+            assert "Set-Cookie" not in response.headers
+            assert "Cookie" not in response.headers.get("Vary", "")
+    assert loads == []

@@ -70,6 +70,14 @@ def page(servers):
         chromium.close()
 
 
+VIRTUAL_AUTHENTICATOR = {  # a platform passkey that verifies its user
+    "protocol": "ctap2",
+    "transport": "internal",
+    "hasResidentKey": True,
+    "hasUserVerification": True,
+    "isUserVerified": True,
+    "automaticPresenceSimulation": True,
+}
 SAVED = {}  # what one test leaves the next: alice's recovery codes
 
 
@@ -154,19 +162,7 @@ def test_register_a_passkey_then_sign_in_with_it(page, servers):
     tab = context.new_page()
     cdp = context.new_cdp_session(tab)
     cdp.send("WebAuthn.enable")
-    cdp.send(
-        "WebAuthn.addVirtualAuthenticator",
-        {
-            "options": {
-                "protocol": "ctap2",
-                "transport": "internal",
-                "hasResidentKey": True,
-                "hasUserVerification": True,
-                "isUserVerified": True,
-                "automaticPresenceSimulation": True,
-            }
-        },
-    )
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": VIRTUAL_AUTHENTICATOR})
     tab.goto("/login")
     tab.get_by_label("Username").fill("alice")
     tab.get_by_label("Password").fill(PASSWORD)
@@ -223,3 +219,43 @@ def test_end_another_session_and_see_it_end(page, servers):
     page.goto("/account")
     assert page.get_by_text("Signed in as alice-2").count() == 1
     other.close()
+
+
+def test_two_open_passkey_pages_each_finish_their_ceremony(page, servers):
+    """Each page the server renders holds its own challenge: the older of two open tabs
+    (or a page the browser fetched twice) still registers and signs in."""
+    server, _ = servers
+    context = page.context.browser.new_context(
+        base_url=f"http://localhost:{server.port}", bypass_csp=True
+    )
+    first, second = context.new_page(), context.new_page()
+    cdp = context.new_cdp_session(first)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": VIRTUAL_AUTHENTICATOR})
+    first.goto("/login")
+    first.get_by_label("Username").fill("alice")
+    first.get_by_label("Password").fill(PASSWORD)
+    first.get_by_role("button", name="Log in").click()
+    first.get_by_label("Code").fill(SAVED["recovery"][1])
+    first.get_by_role("button", name="Verify").click()
+    first.wait_for_url(re.compile(r"localhost:\d+/$"))
+    first.wait_for_load_state()
+    first.goto("/account/security")
+    second.goto("/account/security")  # a newer challenge in the session
+    first.bring_to_front()  # WebAuthn answers only the focused tab
+    first.get_by_label("Name").fill("older tab")
+    first.get_by_role("button", name="Add a passkey").click()
+    first.locator(".flash").first.wait_for()
+    assert first.locator(".flash").first.inner_text() == "Passkey “older tab” added."
+
+    first.get_by_role("button", name="Log out").click()
+    first.wait_for_load_state()
+    second.goto("/login")  # the same again on the sign-in page
+    first.bring_to_front()
+    first.get_by_role("button", name="Sign in with a passkey").click()
+    first.wait_for_url(re.compile(r"localhost:\d+/$"))
+    first.goto("/account")
+    assert first.get_by_text("Signed in as alice").count() == 1
+    # Each challenge works once: the used one is gone, the other tab's still stands.
+    second.reload()
+    context.close()

@@ -1,8 +1,10 @@
 """Passkeys through the test client: what a broken or forged answer gets (the real
 ceremonies run in Chromium's virtual authenticator, test_browser_security.py)."""
 
+import base64
 import json
 
+from tokenapp import passkeys
 from tokenapp.models import AuditEvent
 
 
@@ -40,3 +42,32 @@ def test_forged_passkey_answers_are_throttled_per_address(client, auth, make_use
         assert response.status_code == 302
     response = auth.post("/login/passkey", {"credential": forged}, form_page="/login")
     assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
+
+
+def _answer(challenge: str) -> str:
+    """An answer that signed `challenge` (its signature never gets checked: no such key)."""
+    client_data = json.dumps({"type": "webauthn.get", "challenge": challenge, "origin": "x"})
+    encoded = base64.urlsafe_b64encode(client_data.encode()).decode().rstrip("=")
+    return json.dumps({"id": "AAAA", "rawId": "AAAA", "response": {"clientDataJSON": encoded}})
+
+
+def _challenge(page: str) -> str:
+    options = page.split('data-passkey-get="')[1].split('"')[0].replace("&#34;", '"')
+    return json.loads(options)["challenge"]
+
+
+def test_each_rendered_challenge_is_good_once_and_only_the_last_few_stay(client, auth, make_user):
+    make_user("alice")
+    pages = [client.get("/login").text for _ in range(passkeys.OPEN_CEREMONIES + 1)]
+    issued = [_challenge(page) for page in pages]
+    csrf = auth.CSRF.search(pages[-1]).group(1)
+
+    def flashed(challenge: str) -> str:
+        answer = {"credential": _answer(challenge), "csrf_token": csrf}
+        assert client.post("/login/passkey", data=answer).status_code == 302
+        return client.get("/login").text
+
+    assert "not registered here" in flashed(issued[1])  # an older page's: still good
+    assert "already used" in flashed(issued[1])  # but once
+    assert "already used" in flashed(issued[0])  # one page too many ago
+    assert "already used" in flashed("A" * 43)  # never issued

@@ -3,12 +3,15 @@
 The relying party is this site as TOKENAPP_PUBLIC_URL names it (its host is
 the RP ID, its scheme, host and port the origin); without it, a loopback
 address the browser used. Each ceremony's challenge lives in the signed
-session and is used once. A passkey is a second factor after the password,
-and, being discoverable and user-verified, also signs in alone.
+session and is used once; the last few stay good together, so the older of two
+open tabs (or a page the browser fetched twice) still finishes its ceremony.
+A passkey is a second factor after the password, and, being discoverable and
+user-verified, also signs in alone.
 """
 
 import ipaddress
 import json
+import logging
 from urllib.parse import urlsplit
 
 from flask import session
@@ -19,6 +22,7 @@ from webauthn import verify_authentication_response
 from webauthn import verify_registration_response
 from webauthn.helpers import base64url_to_bytes
 from webauthn.helpers import bytes_to_base64url
+from webauthn.helpers import parse_client_data_json
 from webauthn.helpers.structs import AuthenticatorSelectionCriteria
 from webauthn.helpers.structs import PublicKeyCredentialDescriptor
 from webauthn.helpers.structs import ResidentKeyRequirement
@@ -30,7 +34,9 @@ from .clock import now
 from .models import Passkey
 from .models import User
 
-CHALLENGE = "_webauthn_challenge"
+CHALLENGES = "_webauthn_challenges"
+OPEN_CEREMONIES = 4  # challenges kept at once: a few tabs, and the cookie stays small
+log = logging.getLogger(__name__)
 
 
 class PasskeyError(ValueError):
@@ -66,7 +72,7 @@ def registration_options(user: User) -> str:
             user_verification=UserVerificationRequirement.PREFERRED,
         ),
     )
-    session[CHALLENGE] = bytes_to_base64url(options.challenge)
+    _issue(options.challenge)
     return options_to_json(options)
 
 
@@ -80,20 +86,22 @@ def authentication_options(user: User | None) -> str:
             UserVerificationRequirement.PREFERRED if user else UserVerificationRequirement.REQUIRED
         ),
     )
-    session[CHALLENGE] = bytes_to_base64url(options.challenge)
+    _issue(options.challenge)
     return options_to_json(options)
 
 
 def register(user: User, credential: str, name: str) -> Passkey:
     rp_id, origin = relying_party()
+    challenge = _take_challenge(credential)
     try:
         verified = verify_registration_response(
             credential=credential,
-            expected_challenge=_take_challenge(),
+            expected_challenge=challenge,
             expected_rp_id=rp_id,
             expected_origin=origin,
         )
     except Exception as exc:  # the library raises many kinds; all mean "not verified"
+        log.warning("passkey registration not verified: %s", exc)  # why, for the operator
         raise PasskeyError("The passkey could not be verified. Try again.") from exc
     key = Passkey.create(
         user=user.id,
@@ -114,7 +122,7 @@ def authenticate(credential: str, user: User | None) -> User:
     except (ValueError, KeyError, TypeError):
         raise PasskeyError("The passkey answer is malformed.") from None
     key = Passkey.get_or_none(Passkey.credential_id == raw_id)
-    challenge = _take_challenge()
+    challenge = _take_challenge(credential)
     if key is None or (user is not None and key.user_id != user.id):
         raise PasskeyError("This passkey is not registered here.")
     try:
@@ -128,6 +136,7 @@ def authenticate(credential: str, user: User | None) -> User:
             require_user_verification=user is None,
         )
     except Exception as exc:  # every failure of the library means "not verified"
+        log.warning("passkey sign-in not verified: %s", exc)
         raise PasskeyError("The passkey could not be verified.") from exc
     Passkey.update(sign_count=verified.new_sign_count, last_used=now()).where(
         Passkey.id == key.id
@@ -148,8 +157,23 @@ def _descriptor(key: Passkey) -> PublicKeyCredentialDescriptor:
     return PublicKeyCredentialDescriptor(id=base64url_to_bytes(key.credential_id))
 
 
-def _take_challenge() -> bytes:
-    challenge = session.pop(CHALLENGE, None)
-    if not isinstance(challenge, str):
+def _issue(challenge: bytes) -> None:
+    kept = session.get(CHALLENGES)
+    kept = [c for c in kept if isinstance(c, str)] if isinstance(kept, list) else []
+    session[CHALLENGES] = [*kept[-(OPEN_CEREMONIES - 1) :], bytes_to_base64url(challenge)]
+
+
+def _take_challenge(credential: str) -> bytes:
+    """The challenge this answer signed, when this session issued it (then never again)."""
+    try:
+        client_data = json.loads(credential)["response"]["clientDataJSON"]
+        signed = bytes_to_base64url(
+            parse_client_data_json(base64url_to_bytes(client_data)).challenge
+        )
+    except Exception:  # not JSON, no such field, not base64url, not client data
+        raise PasskeyError("The passkey answer is malformed.") from None
+    kept = session.get(CHALLENGES)
+    if not isinstance(kept, list) or signed not in kept:
         raise PasskeyError("The sign-in took too long or was already used. Try again.")
-    return base64url_to_bytes(challenge)
+    session[CHALLENGES] = [c for c in kept if c != signed]
+    return base64url_to_bytes(signed)

@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .errors import is_api_request
 
 DOCS_PAGE = "/api/docs"  # a page in the app's frame (who is signed in), not an API route
+STATIC_PREFIX = "/static/"  # Flask's default static_url_path, which create_app keeps
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -44,11 +45,15 @@ class TrustedProxies:
 
 
 def sessionless(path: str) -> bool:
-    """An API request: no session is opened or saved for it, and flask-login sees nobody.
+    """An API request or a static file: no session is opened or saved, flask-login sees nobody.
 
     The API never reads the session cookie: a browser's sign-in cannot authorise
-    an API call, and a cross-site request has nothing to borrow.
+    an API call, and a cross-site request has nothing to borrow. A static file
+    needs no one, and its late response must not put back the cookie as it was
+    before a newer page (that page's passkey challenge would be lost).
     """
+    if path.startswith(STATIC_PREFIX):
+        return True
     return is_api_request(path) and path != DOCS_PAGE
 
 
