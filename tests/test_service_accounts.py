@@ -16,6 +16,7 @@ from tokenapp import accounts
 from tokenapp import lifecycle
 from tokenapp import projects
 from tokenapp import service_accounts
+from tokenapp.fields import USERNAME
 from tokenapp.models import AuditEvent
 from tokenapp.models import Credential
 from tokenapp.models import User
@@ -167,11 +168,22 @@ def test_bad_names_are_refused_naming_the_field(client, acme, name):
     assert_problem(add_over_api(client, acme["pats"]["alice"], name), 422, field="username")
 
 
-def test_a_name_too_long_with_the_projects_slug_is_a_conflict(client, acme):
+def test_a_name_too_long_with_the_projects_slug_is_invalid_naming_the_field_and_limit(client, acme):
     fits = add_over_api(client, acme["pats"]["alice"], "x" * 59)  # x...x@acme: 64 characters
     assert fits.status_code == 201
     too_long = add_over_api(client, acme["pats"]["alice"], "y" * 60)
-    assert "over 64 characters" in assert_problem(too_long, 409)["detail"]
+    [error] = assert_problem(too_long, 422, field="username")["errors"]
+    assert f"at most {USERNAME.high} characters" in error["message"]
+    assert "at most 59 here" in error["message"]  # what fits beside "@acme"
+    assert not User.select().where(User.username.startswith("yyy")).exists()
+
+
+def test_cli_refuses_a_name_too_long_with_the_slug_as_a_usage_error(cli, acme):
+    result = cli("project", "add-service-account", "acme", "y" * 60, "--role", "editor")
+    assert result.exit_code == 2, result.output  # click's usage error
+    assert "Invalid value for 'NAME'" in result.stderr
+    assert f"at most {USERNAME.high} characters" in result.stderr
+    assert not User.select().where(User.username.startswith("yyy")).exists()
 
 
 def test_a_taken_name_is_a_conflict(client, acme, deploy):
@@ -339,6 +351,20 @@ def test_owner_adds_it_on_the_members_page_and_manages_its_keys(client, auth, ac
     assert client.get(VERIFY, headers=bearer(secret)).status_code == 401
     event = AuditEvent.get(AuditEvent.action == "credential.regenerate")
     assert event.actor_name == "alice"
+
+
+def test_members_page_says_a_name_too_long_with_the_slug_beside_the_field(client, auth, acme):
+    assert auth.login("alice").status_code in (302, 303)
+    members = "/projects/acme/members"
+    response = auth.post(
+        f"{members}/service-accounts", {"service_name": "y" * 60, "service_role": "editor"},
+        form_page=members,
+    )  # fmt: skip
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    error = re.search(r'<p class="field-error" id="service_name-error">([^<]*)</p>', html)
+    assert error and f"at most {USERNAME.high} characters" in error.group(1), html
+    assert not User.select().where(User.username.startswith("yyy")).exists()
 
 
 def test_members_page_refuses_a_non_owner(client, auth, acme, deploy, make_key):
