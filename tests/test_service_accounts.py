@@ -295,6 +295,29 @@ def test_listed_as_such_in_the_api(client, acme, deploy, make_key):
     assert one["service_account"] is True
 
 
+@pytest.mark.parametrize("query", ["", "?explain=1"])  # the fast path, and Flask's
+def test_verify_says_service_account_from_the_account_not_its_name(
+    client, acme, deploy, make_key, query
+):
+    _, its_key = make_key(acme["project"], deploy)
+    _, persons_key = make_key(acme["project"], acme["people"]["bob"])
+    # No person's name holds "@" (accounts.USERNAME), but a row from elsewhere (an import, a
+    # hand edit) could: what the account is decides, as on every other face.
+    User.update(username="carol@elsewhere").where(User.username == "carol").execute()
+
+    def flag(secret):
+        response = client.get(VERIFY + query, headers=bearer(secret))
+        assert response.status_code == 200, response.json
+        return response.json["user"]["service_account"]
+
+    assert flag(its_key) is True
+    assert flag(persons_key) is False
+    assert flag(acme["pats"]["bob"]) is False
+    assert flag(acme["pats"]["carol"]) is False
+    listed = client.get(MEMBERS, headers=bearer(acme["pats"]["alice"])).json["items"]
+    assert {m["username"]: m["service_account"] for m in listed}["carol@elsewhere"] is False
+
+
 def test_cli_adds_it_and_creates_its_keys(cli, client, acme):
     result = cli("project", "add-service-account", "acme", "deploy", "--role", "viewer")
     assert result.exit_code == 0, result.output
