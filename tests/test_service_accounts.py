@@ -443,6 +443,42 @@ def test_admin_pages_list_it_as_such(client, auth, make_user, make_key, acme, de
     assert 'deploy@acme <span class="badge">service account</span>' in inventory
 
 
+BADGE = '<span class="badge">service account</span>'
+
+
+def audit_cells(html: str, column: str) -> dict[str, list[str]]:
+    """The audit table's cells in `column` ("Actor", "Target"), by the name they start with."""
+    table = html.split('<table class="audit">', 1)[1].split("</table>", 1)[0]
+    headings = re.findall(r'<th scope="col">([^<]*)</th>', table)
+    index = next(i for i, h in enumerate(headings) if h == column)
+    cells: dict[str, list[str]] = {}
+    for row in table.split("<tbody>", 1)[1].split("</tr>")[:-1]:
+        cell = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[index].strip()
+        name = re.sub(r"<[^>]+>", "", cell).split()[0] if cell else ""
+        cells.setdefault(name, []).append(cell)
+    return cells
+
+
+@pytest.mark.parametrize("path", ["/projects/acme/audit", "/audit"])
+def test_audit_pages_badge_service_account_actors_and_targets(
+    client, auth, make_user, make_key, acme, deploy, path
+):
+    make_key(acme["project"], deploy, label="ci deploy")  # credential.create by deploy@acme
+    make_key(acme["project"], acme["people"]["bob"], label="bob's")  # ... and by bob
+    projects.change_role(
+        projects.membership_of(acme["project"], "bob"), "viewer", actor=acme["people"]["alice"]
+    )  # target bob
+    make_user("root", admin=True)
+    assert auth.login("root" if path == "/audit" else "alice").status_code in (302, 303)
+    html = page(client, path)
+    actors, targets = audit_cells(html, "Actor"), audit_cells(html, "Target")
+    for cells in (actors["deploy@acme"], targets["deploy@acme"]):
+        assert cells and all(BADGE in cell for cell in cells), cells
+    for name in ("bob", "alice"):
+        people = actors.get(name, []) + targets.get(name, [])
+        assert people and not any(BADGE in cell for cell in people), people
+
+
 def test_a_public_report_of_its_key_is_told_to_the_projects_owners(
     client, auth, acme, deploy, make_key
 ):
