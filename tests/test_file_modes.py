@@ -6,7 +6,11 @@ backend the suite runs on: these are SQLite's files.
 """
 
 import os
+import sqlite3
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from conftest import PASSWORD
@@ -82,3 +86,38 @@ def test_backup_output_is_private(tmp_path, umask, make_app):
     assert runner.invoke(args=["backup", "--force", str(target)]).exit_code == 0
     assert mode(target) == PRIVATE_FILE
     assert sorted(p.name for p in target.parent.iterdir()) == ["copy.db"]
+
+
+def test_an_older_readable_database_is_made_private_by_init(tmp_path, umask):
+    """An install from before the 0600 files: `tokenapp init` tightens the file, -wal and -shm."""
+    folder = tmp_path / "instance"
+    folder.mkdir(mode=0o700)
+    path = folder / "tokenapp.db"
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
+    os.chmod(path, 0o644)
+    # Another process holding the database open keeps its -wal and -shm on disk.
+    holder = sqlite3.connect(path)
+    try:
+        holder.execute("PRAGMA journal_mode=wal")
+        holder.execute("CREATE TABLE older (x)")
+        holder.commit()
+        names = ["tokenapp.db", "tokenapp.db-wal", "tokenapp.db-shm"]
+        for name in names:
+            os.chmod(folder / name, 0o644)
+        env = dict(os.environ, TOKENAPP_INSTANCE_PATH=str(folder))
+        env["TOKENAPP_DATABASE_URL"] = f"sqlite:///{path}"
+        script = Path(sys.executable).with_name("tokenapp")
+        init = subprocess.run([script, "init"], env=env, capture_output=True, text=True, timeout=60)
+        assert init.returncode == 0, init.stderr
+        assert {name: mode(folder / name) for name in names} == dict.fromkeys(names, PRIVATE_FILE)
+        said = [line for line in init.stderr.splitlines() if "0600" in line]
+        assert len(said) == 1, init.stderr
+        assert str(path) in said[0] and "0644" in said[0]
+        # Once private, nothing more to say.
+        again = subprocess.run(
+            [script, "init"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert again.returncode == 0, again.stderr
+        assert "0600" not in again.stderr
+    finally:
+        holder.close()

@@ -16,6 +16,7 @@ from tokenapp import accounts
 from tokenapp import lifecycle
 from tokenapp import projects
 from tokenapp import service_accounts
+from tokenapp.fields import USERNAME
 from tokenapp.models import AuditEvent
 from tokenapp.models import Credential
 from tokenapp.models import User
@@ -167,11 +168,22 @@ def test_bad_names_are_refused_naming_the_field(client, acme, name):
     assert_problem(add_over_api(client, acme["pats"]["alice"], name), 422, field="username")
 
 
-def test_a_name_too_long_with_the_projects_slug_is_a_conflict(client, acme):
+def test_a_name_too_long_with_the_projects_slug_is_invalid_naming_the_field_and_limit(client, acme):
     fits = add_over_api(client, acme["pats"]["alice"], "x" * 59)  # x...x@acme: 64 characters
     assert fits.status_code == 201
     too_long = add_over_api(client, acme["pats"]["alice"], "y" * 60)
-    assert "over 64 characters" in assert_problem(too_long, 409)["detail"]
+    [error] = assert_problem(too_long, 422, field="username")["errors"]
+    assert f"at most {USERNAME.high} characters" in error["message"]
+    assert "at most 59 here" in error["message"]  # what fits beside "@acme"
+    assert not User.select().where(User.username.startswith("yyy")).exists()
+
+
+def test_cli_refuses_a_name_too_long_with_the_slug_as_a_usage_error(cli, acme):
+    result = cli("project", "add-service-account", "acme", "y" * 60, "--role", "editor")
+    assert result.exit_code == 2, result.output  # click's usage error
+    assert "Invalid value for 'NAME'" in result.stderr
+    assert f"at most {USERNAME.high} characters" in result.stderr
+    assert not User.select().where(User.username.startswith("yyy")).exists()
 
 
 def test_a_taken_name_is_a_conflict(client, acme, deploy):
@@ -283,6 +295,29 @@ def test_listed_as_such_in_the_api(client, acme, deploy, make_key):
     assert one["service_account"] is True
 
 
+@pytest.mark.parametrize("query", ["", "?explain=1"])  # the fast path, and Flask's
+def test_verify_says_service_account_from_the_account_not_its_name(
+    client, acme, deploy, make_key, query
+):
+    _, its_key = make_key(acme["project"], deploy)
+    _, persons_key = make_key(acme["project"], acme["people"]["bob"])
+    # No person's name holds "@" (accounts.USERNAME), but a row from elsewhere (an import, a
+    # hand edit) could: what the account is decides, as on every other face.
+    User.update(username="carol@elsewhere").where(User.username == "carol").execute()
+
+    def flag(secret):
+        response = client.get(VERIFY + query, headers=bearer(secret))
+        assert response.status_code == 200, response.json
+        return response.json["user"]["service_account"]
+
+    assert flag(its_key) is True
+    assert flag(persons_key) is False
+    assert flag(acme["pats"]["bob"]) is False
+    assert flag(acme["pats"]["carol"]) is False
+    listed = client.get(MEMBERS, headers=bearer(acme["pats"]["alice"])).json["items"]
+    assert {m["username"]: m["service_account"] for m in listed}["carol@elsewhere"] is False
+
+
 def test_cli_adds_it_and_creates_its_keys(cli, client, acme):
     result = cli("project", "add-service-account", "acme", "deploy", "--role", "viewer")
     assert result.exit_code == 0, result.output
@@ -341,6 +376,20 @@ def test_owner_adds_it_on_the_members_page_and_manages_its_keys(client, auth, ac
     assert event.actor_name == "alice"
 
 
+def test_members_page_says_a_name_too_long_with_the_slug_beside_the_field(client, auth, acme):
+    assert auth.login("alice").status_code in (302, 303)
+    members = "/projects/acme/members"
+    response = auth.post(
+        f"{members}/service-accounts", {"service_name": "y" * 60, "service_role": "editor"},
+        form_page=members,
+    )  # fmt: skip
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    error = re.search(r'<p class="field-error" id="service_name-error">([^<]*)</p>', html)
+    assert error and f"at most {USERNAME.high} characters" in error.group(1), html
+    assert not User.select().where(User.username.startswith("yyy")).exists()
+
+
 def test_members_page_refuses_a_non_owner(client, auth, acme, deploy, make_key):
     key, _ = make_key(acme["project"], deploy)
     assert auth.login("bob").status_code in (302, 303)
@@ -392,6 +441,42 @@ def test_admin_pages_list_it_as_such(client, auth, make_user, make_key, acme, de
     assert "Make admin" not in row and "Set password" not in row
     inventory = page(client, "/admin/credentials").split("ci deploy</td>", 1)[1]
     assert 'deploy@acme <span class="badge">service account</span>' in inventory
+
+
+BADGE = '<span class="badge">service account</span>'
+
+
+def audit_cells(html: str, column: str) -> dict[str, list[str]]:
+    """The audit table's cells in `column` ("Actor", "Target"), by the name they start with."""
+    table = html.split('<table class="audit">', 1)[1].split("</table>", 1)[0]
+    headings = re.findall(r'<th scope="col">([^<]*)</th>', table)
+    index = next(i for i, h in enumerate(headings) if h == column)
+    cells: dict[str, list[str]] = {}
+    for row in table.split("<tbody>", 1)[1].split("</tr>")[:-1]:
+        cell = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[index].strip()
+        name = re.sub(r"<[^>]+>", "", cell).split()[0] if cell else ""
+        cells.setdefault(name, []).append(cell)
+    return cells
+
+
+@pytest.mark.parametrize("path", ["/projects/acme/audit", "/audit"])
+def test_audit_pages_badge_service_account_actors_and_targets(
+    client, auth, make_user, make_key, acme, deploy, path
+):
+    make_key(acme["project"], deploy, label="ci deploy")  # credential.create by deploy@acme
+    make_key(acme["project"], acme["people"]["bob"], label="bob's")  # ... and by bob
+    projects.change_role(
+        projects.membership_of(acme["project"], "bob"), "viewer", actor=acme["people"]["alice"]
+    )  # target bob
+    make_user("root", admin=True)
+    assert auth.login("root" if path == "/audit" else "alice").status_code in (302, 303)
+    html = page(client, path)
+    actors, targets = audit_cells(html, "Actor"), audit_cells(html, "Target")
+    for cells in (actors["deploy@acme"], targets["deploy@acme"]):
+        assert cells and all(BADGE in cell for cell in cells), cells
+    for name in ("bob", "alice"):
+        people = actors.get(name, []) + targets.get(name, [])
+        assert people and not any(BADGE in cell for cell in people), people
 
 
 def test_a_public_report_of_its_key_is_told_to_the_projects_owners(

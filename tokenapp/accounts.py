@@ -28,7 +28,7 @@ from .db import database
 from .models import User
 from .transport import sessionless
 
-USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+USERNAME = re.compile(rf"[a-z0-9][a-z0-9_.-]{{0,{fields.USERNAME.high - 1}}}")
 # A service account's name, NAME@PROJECT (service_accounts.py): no person's name holds "@".
 SERVICE_USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]*@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 # Hashes of a fixed password, one per cost: checking one keeps an unknown

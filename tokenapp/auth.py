@@ -49,6 +49,7 @@ class Principal:
     # (slug, project id, role): the user's membership of the project the request names,
     # read with the secret when principal_for was given the slug (access.project_for).
     member_of: tuple[str, int, str] | None = None
+    service_account: bool = False  # the user is one (User.is_service_account)
 
     @property
     def read_only(self) -> bool:
@@ -169,6 +170,7 @@ def _lookup_query(digest):
             User.id.alias("user_id"),
             User.username,
             User.is_active,
+            User.service_project,
             Membership.role,
             Project.slug.alias("project_slug"),
         )
@@ -251,6 +253,7 @@ def _principal(row: dict, slug: str | None = None) -> Principal:
         rate_limit=row["rate_limit"],
         ip_allowlist=allowlist or None,
         member_of=None if asked is None else (slug, row["asked_project"], asked),
+        service_account=row["service_project"] is not None,  # as User.is_service_account
     )
 
 

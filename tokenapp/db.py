@@ -15,6 +15,7 @@ from playhouse.migrations import Runner
 from playhouse.pool import PooledSqliteDatabase
 
 from .config import ImproperlyConfigured
+from .files import private_again
 from .files import private_file
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,10 @@ class PrivatePooledSqliteDatabase(PooledSqliteDatabase):
     """SQLite's pool, creating a missing database file 0600 (and so its -wal and -shm).
 
     Left to SQLite the file would be 0644 under the usual umask, readable by
-    every local user: it holds every export key and password hash.
+    every local user: it holds every export key and password hash. A file an
+    older version made that way is tightened to 0600 here, with its -wal and
+    -shm: the first connection of every process (init, serve, wsgi, any
+    command), so an upgrade needs no step of its own.
     """
 
     _file_made = False
@@ -55,8 +59,17 @@ class PrivatePooledSqliteDatabase(PooledSqliteDatabase):
         if not self._file_made:
             if self.database not in ("", ":memory:") and not self.database.startswith("file:"):
                 private_file(self.database)
+                _tighten(self.database)
             self._file_made = True
         return super()._connect()
+
+
+def _tighten(path: str) -> None:
+    names = (path, f"{path}-wal", f"{path}-shm", f"{path}-journal")
+    tightened = [(name, private_again(name)) for name in names]
+    said = ", ".join(f"{name} (was {before:04o})" for name, before in tightened if before)
+    if said:
+        log.warning("database files were readable by others; made them 0600: %s", said)
 
 
 db_url.register_database(PrivatePooledSqliteDatabase, "tokenapp+sqlite")

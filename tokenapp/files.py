@@ -2,7 +2,9 @@
 
 Modes are set explicitly rather than left to the umask (022 makes files
 world-readable, 000 world-writable). Only what this app creates is set;
-an existing file or folder keeps the mode its administrator gave it.
+an existing file or folder keeps the mode its administrator gave it, except
+a SQLite database (and its -wal and -shm), which versions before 0600 files
+left readable by everyone: `private_again` tightens those.
 """
 
 import os
@@ -35,3 +37,18 @@ def private_file(path: str | os.PathLike) -> None:
         os.fchmod(fd, PRIVATE_FILE)
     finally:
         os.close(fd)
+
+
+def private_again(path: str | os.PathLike) -> int | None:
+    """Make an existing file 0600 if anyone but its owner may use it; returns the mode it had.
+
+    None when the file is missing or was already private.
+    """
+    try:
+        before = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        return None
+    if before & ~PRIVATE_FILE == 0:
+        return None
+    os.chmod(path, PRIVATE_FILE)
+    return before

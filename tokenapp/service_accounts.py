@@ -33,21 +33,26 @@ NO_PASSWORD = "!"  # noqa: S105  (a marker, not a password)
 def username_for(project: Project, name: str) -> str:
     """NAME@PROJECT from NAME, which has a person's username's syntax.
 
-    ProjectError for a bad NAME; ProjectConflict when NAME@PROJECT is over the
-    username limit, which depends on the project's slug (as a taken name does on
-    the project's members, not on the request alone).
+    ProjectError naming the field for a bad NAME, and for one whose NAME@PROJECT
+    is over the username limit (fields.USERNAME): what was asked for (this name in
+    the project the request names) can never be, whatever the state, so it is
+    invalid (422, a usage error, a form error), not a conflict.
     """
     name = (name or "").lower()
     if not accounts.USERNAME.fullmatch(name):
         raise projects.ProjectError(
-            "A service account's name is 1-64 letters, digits, '.', '_' and '-', starting "
-            f"with a letter or digit; it is then known as NAME@{project.slug}.",
+            f"A service account's name is {USERNAME.low}-{USERNAME.high} letters, digits, '.', "
+            f"'_' and '-', starting with a letter or digit; it is then known as "
+            f"NAME@{project.slug}.",
             "username",
         )
     username = f"{name}@{project.slug}"
     if len(username) > USERNAME.high:
-        raise projects.ProjectConflict(
-            f"{username!r} is over {USERNAME.high} characters: choose a shorter name.", "username"
+        room = USERNAME.high - len(f"@{project.slug}")
+        raise projects.ProjectError(
+            f"A username is at most {USERNAME.high} characters and {username!r} would be "
+            f"{len(username)}: a service account's name in {project.slug} is at most {room} here.",
+            "username",
         )
     return username
 

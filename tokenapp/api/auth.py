@@ -45,8 +45,7 @@ def verify_body(principal: Principal) -> dict:
         "user": {
             "id": principal.user_id,
             "username": principal.username,
-            # Only a service account's name, NAME@PROJECT, holds "@" (accounts.USERNAME).
-            "service_account": "@" in principal.username,
+            "service_account": principal.service_account,
         },
         "credential": {
             "type": _type_name(principal.kind),

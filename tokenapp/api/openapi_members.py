@@ -35,7 +35,8 @@ def member_schemas() -> dict:
                 "service_account": {
                     "type": "boolean",
                     "description": "true: add a new service account NAME@PROJECT (`username` "
-                    "is NAME; role editor or viewer) that never signs in; owners manage its keys.",
+                    "is NAME; role editor or viewer) that never signs in; owners manage its keys. "
+                    f"NAME@PROJECT is at most {USERNAME.high} characters (longer: 422).",
                 },
             },
             # A service account's NAME has a person's username's syntax; it is never an owner.

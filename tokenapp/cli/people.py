@@ -55,7 +55,12 @@ def project_add_service_account(slug, name, role):
     Example: tokenapp project add-service-account billing deploy --role editor
     """
     with database():
-        user = service_accounts.add(_project(slug), name, role)
+        try:
+            user = service_accounts.add(_project(slug), name, role)
+        except projects.ProjectError as exc:
+            if exc.field != "username" or isinstance(exc, projects.ProjectConflict):
+                raise
+            raise click.BadParameter(str(exc), param_hint="'NAME'") from None
     say(
         f"Added service account {user.username} to {slug} as {role}; create its keys with "
         f"`tokenapp key create {slug} --user {user.username} --kind full`."

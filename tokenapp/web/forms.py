@@ -18,6 +18,7 @@ from wtforms.validators import ValidationError
 from wtforms.widgets import PasswordInput
 
 from .. import validation
+from ..fields import USERNAME
 from ..models import ROLES
 from ..service_accounts import ROLES as SERVICE_ROLES
 
@@ -32,7 +33,7 @@ ROLE_CHOICES = [SelectChoice(role, role.capitalize()) for role in ROLES]
 class SetupForm(FlaskForm):
     # Pasted codes come with spaces and line ends; the passwords survive a failed try.
     code = StringField("Setup code", validators=[DataRequired()], filters=[_strip])
-    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+    username = StringField("Username", validators=[DataRequired(), Length(max=USERNAME.high)])
     password = PasswordField(
         "Password", validators=[DataRequired()], widget=PasswordInput(hide_value=False)
     )
@@ -90,7 +91,7 @@ class ResetPasswordForm(FlaskForm):
 
 
 class CreateUserForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+    username = StringField("Username", validators=[DataRequired(), Length(max=USERNAME.high)])
     password = PasswordField("Password", validators=[DataRequired()])
     is_admin = BooleanField("Administrator")
 
@@ -107,14 +108,14 @@ class ProjectForm(FlaskForm):
 
 
 class AddMemberForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+    username = StringField("Username", validators=[DataRequired(), Length(max=USERNAME.high)])
     role = SelectField("Role", choices=ROLE_CHOICES, default="viewer")
 
 
 class ServiceAccountForm(FlaskForm):
     # Named apart from AddMemberForm's fields: both forms are on the members page.
     service_name = StringField(
-        "Name", validators=[DataRequired(), Length(max=64)], filters=[_strip]
+        "Name", validators=[DataRequired(), Length(max=USERNAME.high)], filters=[_strip]
     )
     service_role = SelectField(
         "Role", choices=[c for c in ROLE_CHOICES if c.value in SERVICE_ROLES], default="editor"
@@ -122,7 +123,7 @@ class ServiceAccountForm(FlaskForm):
 
 
 class AppointOwnerForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+    username = StringField("Username", validators=[DataRequired(), Length(max=USERNAME.high)])
 
 
 def _days_or_blank(form, field) -> None:

@@ -115,9 +115,12 @@ def add_service_account(slug: str):
             actor=_actor(),
         )
     except projects.ProjectError as exc:
-        form.form_errors.append(str(exc))
-        status = 409 if isinstance(exc, projects.ProjectConflict) else 400
-        return _page(mine, service_form=form, status=status)
+        conflict = isinstance(exc, projects.ProjectConflict)
+        if exc.field == "username" and not conflict:  # the name itself: said beside it
+            form.service_name.errors.append(str(exc))
+        else:
+            form.form_errors.append(str(exc))
+        return _page(mine, service_form=form, status=409 if conflict else 400)
     flash(f"Added service account {user.username}; create its keys on the key page.", "success")
     return _back(slug)
 

@@ -1,4 +1,4 @@
-"""What templates need: the expiry banner's tokens, the usage chart, public URLs."""
+"""What templates need: the expiry banner's tokens, the usage chart, public URLs, audit names."""
 
 import uuid
 
@@ -13,6 +13,7 @@ from .. import urls
 from .. import usage
 from ..models import Credential
 from ..models import Project
+from ..models import User
 from . import bp
 
 
@@ -37,6 +38,19 @@ def credentials_named(events) -> dict[str, Credential]:
         return {}
     rows = Credential.select(Credential, Project).join(Project, JOIN.LEFT_OUTER)
     return {str(row.id): row for row in rows.where(Credential.id.in_(ids))}
+
+
+@bp.app_template_global()
+def service_accounts_named(events) -> set[str]:
+    """Which of an audit page's actor and target names are service accounts, in one query."""
+    names = {name for e in events for name in (e.actor_name, e.target) if name}
+    if not names:
+        return set()
+    # As User.is_service_account says: its project, not the "@" in its name.
+    rows = User.select(User.username).where(
+        User.username.in_(names) & User.service_project.is_null(False)
+    )
+    return {row.username for row in rows}
 
 
 @bp.app_template_filter()
