@@ -118,8 +118,8 @@ def authenticate(credential: str, user: User | None) -> User:
     """The user whose passkey signed the challenge (must be `user` when given)."""
     rp_id, origin = relying_party()
     try:
-        raw_id = str(json.loads(credential)["id"])
-    except (ValueError, KeyError, TypeError):
+        raw_id = str(_parsed(credential)["id"])
+    except KeyError:
         raise PasskeyError("The passkey answer is malformed.") from None
     key = Passkey.get_or_none(Passkey.credential_id == raw_id)
     challenge = _take_challenge(credential)
@@ -163,10 +163,21 @@ def _issue(challenge: bytes) -> None:
     session[CHALLENGES] = [*kept[-(OPEN_CEREMONIES - 1) :], bytes_to_base64url(challenge)]
 
 
+def _parsed(credential: str) -> dict:
+    """The answer as a JSON object; PasskeyError otherwise (too deep: a RecursionError)."""
+    try:
+        answer = json.loads(credential)
+    except (ValueError, RecursionError):
+        answer = None
+    if not isinstance(answer, dict):
+        raise PasskeyError("The passkey answer is malformed.")
+    return answer
+
+
 def _take_challenge(credential: str) -> bytes:
     """The challenge this answer signed, when this session issued it (then never again)."""
     try:
-        client_data = json.loads(credential)["response"]["clientDataJSON"]
+        client_data = _parsed(credential)["response"]["clientDataJSON"]
         signed = bytes_to_base64url(
             parse_client_data_json(base64url_to_bytes(client_data)).challenge
         )

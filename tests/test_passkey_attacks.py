@@ -1,0 +1,71 @@
+"""Passkey answers an attacker sends: real signed ones (tests/webauthn_support.py) sent
+twice or from the wrong place, and broken ones. Each gets the page's clear error: never a
+500, never a traceback or a multi-line record in the log, nothing registered twice."""
+
+import logging
+import re
+
+import pytest
+from webauthn_support import SoftAuthenticator
+from webauthn_support import options_in
+
+CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def csrf(page: str) -> str:
+    return CSRF.search(page).group(1)
+
+
+def flashed(client, path: str) -> str:
+    page = client.get(path).text
+    return " ".join(re.findall(r'class="flash flash-\w+"[^>]*>([^<]*)<', page))
+
+
+def register(client, soft: SoftAuthenticator, page: str | None = None):
+    page = page or client.get("/account/security").text
+    answer = soft.create(options_in(page, "data-passkey-create"))
+    data = {"credential": answer, "name": "laptop", "csrf_token": csrf(page)}
+    return client.post("/account/security/passkeys", data=data), data
+
+
+@pytest.fixture
+def alice(client, auth, make_user):
+    make_user("alice")
+    assert auth.login("alice").status_code == 302
+    return client
+
+
+@pytest.fixture
+def errors(caplog):
+    """Log records at ERROR and above (an unhandled exception's traceback is one)."""
+    caplog.set_level(logging.WARNING)
+    return lambda: [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+DEEP = ["[" * 19000, '{"id":' * 2500 + "1" + "}" * 2500, '{"id": "AAAA", "x":' + "[" * 15000]
+
+
+@pytest.mark.parametrize("credential", DEEP, ids=["list", "object", "inside"])
+def test_a_deeply_nested_answer_is_malformed_not_a_server_error(
+    client, auth, make_user, errors, credential
+):
+    make_user("alice")
+    page = client.get("/login").text
+    response = client.post(
+        "/login/passkey", data={"credential": credential, "csrf_token": csrf(page)}
+    )
+    assert response.status_code == 302
+    assert "The passkey answer is malformed." in flashed(client, "/login")
+    assert errors() == []
+
+
+def test_a_deeply_nested_second_step_answer_is_malformed_not_a_server_error(alice, auth, errors):
+    assert register(alice, SoftAuthenticator())[0].status_code == 302
+    auth.logout()
+    assert auth.login("alice").headers["Location"].endswith("/login/2fa")
+    page = alice.get("/login/2fa").text
+    data = {"credential": DEEP[0], "csrf_token": csrf(page)}
+    response = alice.post("/login/2fa/passkey", data=data)
+    assert response.status_code == 400
+    assert "The passkey answer is malformed." in response.text
+    assert errors() == []
