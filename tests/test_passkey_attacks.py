@@ -9,6 +9,8 @@ import pytest
 from webauthn_support import SoftAuthenticator
 from webauthn_support import options_in
 
+from tokenapp.models import Passkey
+
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
@@ -68,4 +70,28 @@ def test_a_deeply_nested_second_step_answer_is_malformed_not_a_server_error(alic
     response = alice.post("/login/2fa/passkey", data=data)
     assert response.status_code == 400
     assert "The passkey answer is malformed." in response.text
+    assert errors() == []
+
+
+def test_a_passkey_already_registered_is_refused_not_a_server_error(alice, errors):
+    soft = SoftAuthenticator()
+    older = alice.get("/account/security").text  # two open pages, two challenges
+    assert register(alice, soft)[0].status_code == 302
+    assert register(alice, soft, older)[0].status_code == 302  # the same key, again
+    assert "This passkey is already registered." in flashed(alice, "/account/security")
+    assert Passkey.select().count() == 1
+    assert errors() == []
+
+
+def test_one_registration_answer_sent_twice_registers_once(alice, app, errors):
+    """The second copy comes with the cookie from before the ceremony: another worker
+    answering a double submit, or a cookie copied while the ceremony ran."""
+    page = alice.get("/account/security").text
+    before = alice.get_cookie("tokenapp_session").value
+    first, data = register(alice, SoftAuthenticator(), page)
+    assert first.status_code == 302
+    other = app.test_client()
+    other.set_cookie("tokenapp_session", before)
+    assert other.post("/account/security/passkeys", data=data).status_code == 302
+    assert Passkey.select().count() == 1
     assert errors() == []

@@ -15,6 +15,7 @@ import logging
 from urllib.parse import urlsplit
 
 from flask import session
+from peewee import IntegrityError
 from webauthn import generate_authentication_options
 from webauthn import generate_registration_options
 from webauthn import options_to_json
@@ -31,6 +32,7 @@ from webauthn.helpers.structs import UserVerificationRequirement
 from . import audit
 from . import urls
 from .clock import now
+from .db import database
 from .models import Passkey
 from .models import User
 
@@ -103,13 +105,17 @@ def register(user: User, credential: str, name: str) -> Passkey:
     except Exception as exc:  # the library raises many kinds; all mean "not verified"
         log.warning("passkey registration not verified: %s", exc)  # why, for the operator
         raise PasskeyError("The passkey could not be verified. Try again.") from exc
-    key = Passkey.create(
-        user=user.id,
-        credential_id=bytes_to_base64url(verified.credential_id),
-        public_key=bytes_to_base64url(verified.credential_public_key),
-        sign_count=verified.sign_count,
-        name=(name or "").strip()[:64] or "Passkey",
-    )
+    try:
+        with database.atomic():  # a savepoint: PostgreSQL carries on after the refusal
+            key = Passkey.create(
+                user=user.id,
+                credential_id=bytes_to_base64url(verified.credential_id),
+                public_key=bytes_to_base64url(verified.credential_public_key),
+                sign_count=verified.sign_count,
+                name=(name or "").strip()[:64] or "Passkey",
+            )
+    except IntegrityError:  # the same answer twice (an older tab, a double submit)
+        raise PasskeyError("This passkey is already registered.") from None
     audit.record("passkey.add", user, target=key.name)
     return key
 
