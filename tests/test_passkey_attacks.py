@@ -95,3 +95,23 @@ def test_one_registration_answer_sent_twice_registers_once(alice, app, errors):
     assert other.post("/account/security/passkeys", data=data).status_code == 302
     assert Passkey.select().count() == 1
     assert errors() == []
+
+
+FORGED_ORIGIN = "https://evil.example\nTraceback (most recent call last):\n" + "A" * 5000
+
+
+def test_a_refused_answer_is_logged_on_one_short_line(alice, auth, caplog):
+    """The library's reason quotes the answer's origin: the answer's sender writes it."""
+    caplog.set_level(logging.WARNING, logger="tokenapp.passkeys")
+    soft = SoftAuthenticator()
+    assert register(alice, soft)[0].status_code == 302
+    soft.origin = FORGED_ORIGIN
+    assert register(alice, SoftAuthenticator(origin=FORGED_ORIGIN))[0].status_code == 302
+    auth.logout()
+    page = alice.get("/login").text
+    answer = soft.get(options_in(page, "data-passkey-get"))
+    alice.post("/login/passkey", data={"credential": answer, "csrf_token": csrf(page)})
+    lines = [r.getMessage() for r in caplog.records if r.name == "tokenapp.passkeys"]
+    assert len(lines) == 2, lines
+    for line in lines:
+        assert "evil.example" in line and "\n" not in line and len(line) < 300

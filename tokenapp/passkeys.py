@@ -38,6 +38,7 @@ from .models import User
 
 CHALLENGES = "_webauthn_challenges"
 OPEN_CEREMONIES = 4  # challenges kept at once: a few tabs, and the cookie stays small
+REASON_CHARS = 200  # of a failed verification's reason in the log
 log = logging.getLogger(__name__)
 
 
@@ -103,7 +104,7 @@ def register(user: User, credential: str, name: str) -> Passkey:
             expected_origin=origin,
         )
     except Exception as exc:  # the library raises many kinds; all mean "not verified"
-        log.warning("passkey registration not verified: %s", exc)  # why, for the operator
+        log.warning("passkey registration not verified: %s", _reason(exc))  # for the operator
         raise PasskeyError("The passkey could not be verified. Try again.") from exc
     try:
         with database.atomic():  # a savepoint: PostgreSQL carries on after the refusal
@@ -142,7 +143,7 @@ def authenticate(credential: str, user: User | None) -> User:
             require_user_verification=user is None,
         )
     except Exception as exc:  # every failure of the library means "not verified"
-        log.warning("passkey sign-in not verified: %s", exc)
+        log.warning("passkey sign-in not verified: %s", _reason(exc))
         raise PasskeyError("The passkey could not be verified.") from exc
     Passkey.update(sign_count=verified.new_sign_count, last_used=now()).where(
         Passkey.id == key.id
@@ -157,6 +158,12 @@ def remove(user: User, passkey_id: int) -> bool:
     key.delete_instance()
     audit.record("passkey.remove", user, target=key.name)
     return True
+
+
+def _reason(exc: Exception) -> str:
+    """The library's reason on one short line: it quotes the answer (its origin, its type),
+    which whoever sent it wrote, newlines and all."""
+    return repr(str(exc))[:REASON_CHARS]
 
 
 def _descriptor(key: Passkey) -> PublicKeyCredentialDescriptor:
