@@ -9,6 +9,7 @@ import pytest
 from webauthn_support import SoftAuthenticator
 from webauthn_support import options_in
 
+from tokenapp.ceremonies import SpentChallenge
 from tokenapp.models import Passkey
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -28,6 +29,11 @@ def register(client, soft: SoftAuthenticator, page: str | None = None):
     answer = soft.create(options_in(page, "data-passkey-create"))
     data = {"credential": answer, "name": "laptop", "csrf_token": csrf(page)}
     return client.post("/account/security/passkeys", data=data), data
+
+
+@pytest.fixture
+def app_overrides(clock):
+    return {"CLOCK": clock}
 
 
 @pytest.fixture
@@ -115,3 +121,42 @@ def test_a_refused_answer_is_logged_on_one_short_line(alice, auth, caplog):
     assert len(lines) == 2, lines
     for line in lines:
         assert "evil.example" in line and "\n" not in line and len(line) < 300
+
+
+def test_one_sign_in_answer_signs_in_once_whatever_cookie_comes_with_it(alice, auth, app):
+    """A passkey whose counter stays 0 (as synced ones do) gives no replay away. A cookie
+    copied from before the ceremony still lists the challenge: the server must remember
+    it was spent, or a caught answer signs its thief in."""
+    soft = SoftAuthenticator()
+    assert register(alice, soft)[0].status_code == 302
+    auth.logout()
+    page = alice.get("/login").text
+    before = alice.get_cookie("tokenapp_session").value
+    data = {"credential": soft.get(options_in(page, "data-passkey-get")), "csrf_token": csrf(page)}
+    assert alice.post("/login/passkey", data=data).headers["Location"] == "/"
+    assert alice.get("/account").status_code == 200
+    thief = app.test_client()
+    thief.set_cookie("tokenapp_session", before)
+    assert thief.post("/login/passkey", data=data).headers["Location"].endswith("/login")
+    assert "already used" in flashed(thief, "/login")
+    assert thief.get("/account").status_code == 302
+
+
+def test_a_challenge_is_good_for_ten_minutes_and_its_record_then_goes(client, make_user, clock):
+    make_user("alice")
+    stranger = SoftAuthenticator()  # a key this site never saw: its challenge still counts
+
+    def answer(page: str) -> str:
+        data = {"credential": stranger.get(options_in(page, "data-passkey-get"))}
+        client.post("/login/passkey", data={**data, "csrf_token": csrf(page)})
+        return flashed(client, "/login")
+
+    page = client.get("/login").text
+    clock.advance(minutes=9, seconds=59)
+    assert "not registered here" in answer(page)  # the challenge was good
+    assert SpentChallenge.select().count() == 1
+    page = client.get("/login").text
+    clock.advance(minutes=10, seconds=1)
+    assert "took too long" in answer(page)
+    assert "not registered here" in answer(client.get("/login").text)
+    assert SpentChallenge.select().count() == 1  # the first one's record is gone

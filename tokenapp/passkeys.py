@@ -3,8 +3,9 @@
 The relying party is this site as TOKENAPP_PUBLIC_URL names it (its host is
 the RP ID, its scheme, host and port the origin); without it, a loopback
 address the browser used. Each ceremony's challenge lives in the signed
-session and is used once; the last few stay good together, so the older of two
-open tabs (or a page the browser fetched twice) still finishes its ceremony.
+session and is good once, for a while (tokenapp/ceremonies.py); the last few stay
+good together, so the older of two open tabs (or a page the browser fetched
+twice) still finishes its ceremony.
 A passkey is a second factor after the password, and, being discoverable and
 user-verified, also signs in alone.
 """
@@ -14,7 +15,6 @@ import json
 import logging
 from urllib.parse import urlsplit
 
-from flask import session
 from peewee import IntegrityError
 from webauthn import generate_authentication_options
 from webauthn import generate_registration_options
@@ -30,14 +30,13 @@ from webauthn.helpers.structs import ResidentKeyRequirement
 from webauthn.helpers.structs import UserVerificationRequirement
 
 from . import audit
+from . import ceremonies
 from . import urls
 from .clock import now
 from .db import database
 from .models import Passkey
 from .models import User
 
-CHALLENGES = "_webauthn_challenges"
-OPEN_CEREMONIES = 4  # challenges kept at once: a few tabs, and the cookie stays small
 REASON_CHARS = 200  # of a failed verification's reason in the log
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ def registration_options(user: User) -> str:
             user_verification=UserVerificationRequirement.PREFERRED,
         ),
     )
-    _issue(options.challenge)
+    ceremonies.issue(bytes_to_base64url(options.challenge))
     return options_to_json(options)
 
 
@@ -89,7 +88,7 @@ def authentication_options(user: User | None) -> str:
             UserVerificationRequirement.PREFERRED if user else UserVerificationRequirement.REQUIRED
         ),
     )
-    _issue(options.challenge)
+    ceremonies.issue(bytes_to_base64url(options.challenge))
     return options_to_json(options)
 
 
@@ -115,7 +114,7 @@ def register(user: User, credential: str, name: str) -> Passkey:
                 sign_count=verified.sign_count,
                 name=(name or "").strip()[:64] or "Passkey",
             )
-    except IntegrityError:  # the same answer twice (an older tab, a double submit)
+    except IntegrityError:  # this key is registered (its answer from an older tab, too)
         raise PasskeyError("This passkey is already registered.") from None
     audit.record("passkey.add", user, target=key.name)
     return key
@@ -170,12 +169,6 @@ def _descriptor(key: Passkey) -> PublicKeyCredentialDescriptor:
     return PublicKeyCredentialDescriptor(id=base64url_to_bytes(key.credential_id))
 
 
-def _issue(challenge: bytes) -> None:
-    kept = session.get(CHALLENGES)
-    kept = [c for c in kept if isinstance(c, str)] if isinstance(kept, list) else []
-    session[CHALLENGES] = [*kept[-(OPEN_CEREMONIES - 1) :], bytes_to_base64url(challenge)]
-
-
 def _parsed(credential: str) -> dict:
     """The answer as a JSON object; PasskeyError otherwise (too deep: a RecursionError)."""
     try:
@@ -196,8 +189,6 @@ def _take_challenge(credential: str) -> bytes:
         )
     except Exception:  # not JSON, no such field, not base64url, not client data
         raise PasskeyError("The passkey answer is malformed.") from None
-    kept = session.get(CHALLENGES)
-    if not isinstance(kept, list) or signed not in kept:
+    if not ceremonies.take(signed):
         raise PasskeyError("The sign-in took too long or was already used. Try again.")
-    session[CHALLENGES] = [c for c in kept if c != signed]
     return base64url_to_bytes(signed)
