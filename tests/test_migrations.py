@@ -14,6 +14,7 @@ from conftest import BACKEND
 from peewee import Table
 from playhouse.migrations import Runner
 
+from tokenapp import ceremonies
 from tokenapp import db
 from tokenapp import models
 
@@ -35,6 +36,7 @@ TABLES = [
     models.RecoveryCode,
     models.Passkey,
     models.ExternalIdentity,
+    ceremonies.SpentChallenge,
 ]
 
 

@@ -4,7 +4,7 @@ ceremonies run in Chromium's virtual authenticator, test_browser_security.py).""
 import base64
 import json
 
-from tokenapp import passkeys
+from tokenapp import ceremonies
 from tokenapp.models import AuditEvent
 
 
@@ -58,7 +58,7 @@ def _challenge(page: str) -> str:
 
 def test_each_rendered_challenge_is_good_once_and_only_the_last_few_stay(client, auth, make_user):
     make_user("alice")
-    pages = [client.get("/login").text for _ in range(passkeys.OPEN_CEREMONIES + 1)]
+    pages = [client.get("/login").text for _ in range(ceremonies.OPEN_CEREMONIES + 1)]
     issued = [_challenge(page) for page in pages]
     csrf = auth.CSRF.search(pages[-1]).group(1)
 

@@ -3,8 +3,9 @@
 The relying party is this site as TOKENAPP_PUBLIC_URL names it (its host is
 the RP ID, its scheme, host and port the origin); without it, a loopback
 address the browser used. Each ceremony's challenge lives in the signed
-session and is used once; the last few stay good together, so the older of two
-open tabs (or a page the browser fetched twice) still finishes its ceremony.
+session and is good once, for a while (tokenapp/ceremonies.py); the last few stay
+good together, so the older of two open tabs (or a page the browser fetched
+twice) still finishes its ceremony.
 A passkey is a second factor after the password, and, being discoverable and
 user-verified, also signs in alone.
 """
@@ -14,7 +15,7 @@ import json
 import logging
 from urllib.parse import urlsplit
 
-from flask import session
+from peewee import IntegrityError
 from webauthn import generate_authentication_options
 from webauthn import generate_registration_options
 from webauthn import options_to_json
@@ -29,13 +30,14 @@ from webauthn.helpers.structs import ResidentKeyRequirement
 from webauthn.helpers.structs import UserVerificationRequirement
 
 from . import audit
+from . import ceremonies
 from . import urls
 from .clock import now
+from .db import database
 from .models import Passkey
 from .models import User
 
-CHALLENGES = "_webauthn_challenges"
-OPEN_CEREMONIES = 4  # challenges kept at once: a few tabs, and the cookie stays small
+REASON_CHARS = 200  # of a failed verification's reason in the log
 log = logging.getLogger(__name__)
 
 
@@ -72,7 +74,7 @@ def registration_options(user: User) -> str:
             user_verification=UserVerificationRequirement.PREFERRED,
         ),
     )
-    _issue(options.challenge)
+    ceremonies.issue(bytes_to_base64url(options.challenge))
     return options_to_json(options)
 
 
@@ -86,7 +88,7 @@ def authentication_options(user: User | None) -> str:
             UserVerificationRequirement.PREFERRED if user else UserVerificationRequirement.REQUIRED
         ),
     )
-    _issue(options.challenge)
+    ceremonies.issue(bytes_to_base64url(options.challenge))
     return options_to_json(options)
 
 
@@ -101,15 +103,19 @@ def register(user: User, credential: str, name: str) -> Passkey:
             expected_origin=origin,
         )
     except Exception as exc:  # the library raises many kinds; all mean "not verified"
-        log.warning("passkey registration not verified: %s", exc)  # why, for the operator
+        log.warning("passkey registration not verified: %s", _reason(exc))  # for the operator
         raise PasskeyError("The passkey could not be verified. Try again.") from exc
-    key = Passkey.create(
-        user=user.id,
-        credential_id=bytes_to_base64url(verified.credential_id),
-        public_key=bytes_to_base64url(verified.credential_public_key),
-        sign_count=verified.sign_count,
-        name=(name or "").strip()[:64] or "Passkey",
-    )
+    try:
+        with database.atomic():  # a savepoint: PostgreSQL carries on after the refusal
+            key = Passkey.create(
+                user=user.id,
+                credential_id=bytes_to_base64url(verified.credential_id),
+                public_key=bytes_to_base64url(verified.credential_public_key),
+                sign_count=verified.sign_count,
+                name=(name or "").strip()[:64] or "Passkey",
+            )
+    except IntegrityError:  # this key is registered (its answer from an older tab, too)
+        raise PasskeyError("This passkey is already registered.") from None
     audit.record("passkey.add", user, target=key.name)
     return key
 
@@ -118,8 +124,8 @@ def authenticate(credential: str, user: User | None) -> User:
     """The user whose passkey signed the challenge (must be `user` when given)."""
     rp_id, origin = relying_party()
     try:
-        raw_id = str(json.loads(credential)["id"])
-    except (ValueError, KeyError, TypeError):
+        raw_id = str(_parsed(credential)["id"])
+    except KeyError:
         raise PasskeyError("The passkey answer is malformed.") from None
     key = Passkey.get_or_none(Passkey.credential_id == raw_id)
     challenge = _take_challenge(credential)
@@ -136,7 +142,7 @@ def authenticate(credential: str, user: User | None) -> User:
             require_user_verification=user is None,
         )
     except Exception as exc:  # every failure of the library means "not verified"
-        log.warning("passkey sign-in not verified: %s", exc)
+        log.warning("passkey sign-in not verified: %s", _reason(exc))
         raise PasskeyError("The passkey could not be verified.") from exc
     Passkey.update(sign_count=verified.new_sign_count, last_used=now()).where(
         Passkey.id == key.id
@@ -153,27 +159,36 @@ def remove(user: User, passkey_id: int) -> bool:
     return True
 
 
+def _reason(exc: Exception) -> str:
+    """The library's reason on one short line: it quotes the answer (its origin, its type),
+    which whoever sent it wrote, newlines and all."""
+    return repr(str(exc))[:REASON_CHARS]
+
+
 def _descriptor(key: Passkey) -> PublicKeyCredentialDescriptor:
     return PublicKeyCredentialDescriptor(id=base64url_to_bytes(key.credential_id))
 
 
-def _issue(challenge: bytes) -> None:
-    kept = session.get(CHALLENGES)
-    kept = [c for c in kept if isinstance(c, str)] if isinstance(kept, list) else []
-    session[CHALLENGES] = [*kept[-(OPEN_CEREMONIES - 1) :], bytes_to_base64url(challenge)]
+def _parsed(credential: str) -> dict:
+    """The answer as a JSON object; PasskeyError otherwise (too deep: a RecursionError)."""
+    try:
+        answer = json.loads(credential)
+    except (ValueError, RecursionError):
+        answer = None
+    if not isinstance(answer, dict):
+        raise PasskeyError("The passkey answer is malformed.")
+    return answer
 
 
 def _take_challenge(credential: str) -> bytes:
     """The challenge this answer signed, when this session issued it (then never again)."""
     try:
-        client_data = json.loads(credential)["response"]["clientDataJSON"]
+        client_data = _parsed(credential)["response"]["clientDataJSON"]
         signed = bytes_to_base64url(
             parse_client_data_json(base64url_to_bytes(client_data)).challenge
         )
     except Exception:  # not JSON, no such field, not base64url, not client data
         raise PasskeyError("The passkey answer is malformed.") from None
-    kept = session.get(CHALLENGES)
-    if not isinstance(kept, list) or signed not in kept:
+    if not ceremonies.take(signed):
         raise PasskeyError("The sign-in took too long or was already used. Try again.")
-    session[CHALLENGES] = [c for c in kept if c != signed]
     return base64url_to_bytes(signed)
