@@ -169,8 +169,8 @@ def test_register_a_passkey_then_sign_in_with_it(page, servers):
     tab.get_by_role("button", name="Log in").click()
     tab.get_by_label("Code").fill(SAVED["recovery"][0])
     tab.get_by_role("button", name="Verify").click()
-    # Let that sign-in's page finish: its response, landing after the next one, would
-    # put back the session cookie from before the security page's ceremony challenge.
+    # Let that sign-in's page finish: its response, landing after the next one, could put
+    # back a cookie without the CSRF secret the security page's form and challenge are bound to.
     tab.wait_for_url(re.compile(r"localhost:\d+/$"))
     tab.wait_for_load_state()
     tab.goto("/account/security")
@@ -241,7 +241,7 @@ def test_two_open_passkey_pages_each_finish_their_ceremony(page, servers):
     first.wait_for_url(re.compile(r"localhost:\d+/$"))
     first.wait_for_load_state()
     first.goto("/account/security")
-    second.goto("/account/security")  # a newer challenge in the session
+    second.goto("/account/security")  # a newer challenge, from the same cookie
     first.bring_to_front()  # WebAuthn answers only the focused tab
     first.get_by_label("Name").fill("older tab")
     first.get_by_role("button", name="Add a passkey").click()

@@ -160,3 +160,53 @@ def test_a_challenge_is_good_for_ten_minutes_and_its_record_then_goes(client, ma
     assert "took too long" in answer(page)
     assert "not registered here" in answer(client.get("/login").text)
     assert SpentChallenge.select().count() == 1  # the first one's record is gone
+
+
+def test_two_pages_rendered_at_once_from_one_cookie_each_keep_their_challenge(alice, auth, app):
+    """Two tabs loading together (or one page fetched twice) send the same cookie; the
+    response landing last sets the cookie the browser keeps. The other page still works."""
+    soft = SoftAuthenticator()
+    assert register(alice, soft)[0].status_code == 302
+    auth.logout()
+    alice.get("/login")  # this browser's session, as any earlier page leaves it
+    cookie = alice.get_cookie("tokenapp_session").value
+    pages = []
+    for _ in range(2):  # both requests leave with the same cookie
+        alice.set_cookie("tokenapp_session", cookie)
+        pages.append(alice.get("/login").text)
+    first = {"credential": soft.get(options_in(pages[0], "data-passkey-get"))}
+    response = alice.post("/login/passkey", data={**first, "csrf_token": csrf(pages[0])})
+    assert response.headers["Location"] == "/"
+    assert alice.get("/account").status_code == 200
+    alice.get("/account/security")  # the same race when adding a passkey
+    cookie = alice.get_cookie("tokenapp_session").value
+    older = alice.get("/account/security").text
+    alice.set_cookie("tokenapp_session", cookie)
+    alice.get("/account/security")
+    assert register(alice, SoftAuthenticator(), older)[0].status_code == 302
+    assert "added" in flashed(alice, "/account/security")
+    assert Passkey.select().count() == 2
+
+
+def test_a_challenge_counts_only_for_the_ceremony_it_was_issued_for(alice, auth):
+    """The sign-in page's passwordless challenge is no second step's, nor the reverse."""
+    soft = SoftAuthenticator()
+    assert register(alice, soft)[0].status_code == 302
+    auth.logout()
+    assert auth.login("alice").headers["Location"].endswith("/login/2fa")
+    second_step = alice.get("/login/2fa").text
+    passwordless = alice.get("/login").text  # still signed out: the sign-in page renders
+    data = {"credential": soft.get(options_in(passwordless, "data-passkey-get"))}
+    response = alice.post("/login/2fa/passkey", data={**data, "csrf_token": csrf(second_step)})
+    assert response.status_code == 400 and "already used" in response.text
+    data = {"credential": soft.get(options_in(second_step, "data-passkey-get"))}
+    response = alice.post("/login/passkey", data={**data, "csrf_token": csrf(passwordless)})
+    assert response.headers["Location"].endswith("/login")
+    assert alice.get("/account").status_code == 302
+
+
+def test_rendering_a_ceremony_writes_nothing_to_the_cookie(client, make_user):
+    make_user("alice")
+    client.get("/login")  # the session's CSRF secret, as the first page with a form makes it
+    page = client.get("/login")
+    assert "data-passkey-get" in page.text and "Set-Cookie" not in page.headers

@@ -3,8 +3,8 @@ ceremonies run in Chromium's virtual authenticator, test_browser_security.py).""
 
 import base64
 import json
+import time
 
-from tokenapp import ceremonies
 from tokenapp.models import AuditEvent
 
 
@@ -56,18 +56,48 @@ def _challenge(page: str) -> str:
     return json.loads(options)["challenge"]
 
 
-def test_each_rendered_challenge_is_good_once_and_only_the_last_few_stay(client, auth, make_user):
+def _flipped(challenge: str) -> str:
+    raw = bytearray(base64.urlsafe_b64decode(challenge + "=="))
+    raw[0] ^= 1
+    return base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+
+
+def test_every_rendered_challenge_is_good_once_and_only_those_issued_here(
+    app, client, auth, make_user
+):
     make_user("alice")
-    pages = [client.get("/login").text for _ in range(ceremonies.OPEN_CEREMONIES + 1)]
+    pages = [client.get("/login").text for _ in range(6)]  # six tabs: all still good
     issued = [_challenge(page) for page in pages]
     csrf = auth.CSRF.search(pages[-1]).group(1)
+    elsewhere = _challenge(app.test_client().get("/login").text)  # another browser's
 
     def flashed(challenge: str) -> str:
         answer = {"credential": _answer(challenge), "csrf_token": csrf}
-        assert client.post("/login/passkey", data=answer).status_code == 302
+        address = {"REMOTE_ADDR": f"192.0.2.{len(sent)}"}  # failures from one are throttled
+        sent.append(client.post("/login/passkey", data=answer, environ_base=address))
+        assert sent[-1].status_code == 302
         return client.get("/login").text
 
-    assert "not registered here" in flashed(issued[1])  # an older page's: still good
-    assert "already used" in flashed(issued[1])  # but once
-    assert "already used" in flashed(issued[0])  # one page too many ago
-    assert "already used" in flashed("A" * 43)  # never issued
+    sent = []
+    for challenge in [_flipped(issued[2]), elsewhere, "A" * 43, "A" * 75, ""]:
+        assert "already used" in flashed(challenge)  # tampered, foreign, never issued
+    for challenge in reversed(issued):
+        assert "not registered here" in flashed(challenge)  # each page's: good
+        assert "already used" in flashed(challenge)  # but once
+
+
+def test_challenges_an_older_release_kept_in_the_cookie_count_for_nothing(client, make_user):
+    make_user("alice")
+    page = client.get("/login").text
+    with client.session_transaction() as session:
+        session["_webauthn_challenges"] = [["A" * 43, int(time.time())]]
+        session["_webauthn_challenge"] = "A" * 43
+    csrf = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    answer = {"credential": _answer("A" * 43), "csrf_token": csrf}
+    assert client.post("/login/passkey", data=answer).status_code == 302
+    assert "already used" in client.get("/login").text
+    with client.session_transaction() as session:
+        assert "_webauthn_challenges" not in session and "_webauthn_challenge" not in session
+    answer = {"credential": _answer(_challenge(page)), "csrf_token": csrf}
+    assert client.post("/login/passkey", data=answer).status_code == 302
+    assert "not registered here" in client.get("/login").text

@@ -2,10 +2,10 @@
 
 The relying party is this site as TOKENAPP_PUBLIC_URL names it (its host is
 the RP ID, its scheme, host and port the origin); without it, a loopback
-address the browser used. Each ceremony's challenge lives in the signed
-session and is good once, for a while (tokenapp/ceremonies.py); the last few stay
-good together, so the older of two open tabs (or a page the browser fetched
-twice) still finishes its ceremony.
+address the browser used. Each ceremony's challenge carries its own MAC, bound
+to its purpose and this browser session, and is good once, for a while
+(tokenapp/ceremonies.py); no cookie holds it, so every open tab (or a page the
+browser fetched twice) finishes its ceremony.
 A passkey is a second factor after the password, and, being discoverable and
 user-verified, also signs in alone.
 """
@@ -38,6 +38,7 @@ from .models import Passkey
 from .models import User
 
 REASON_CHARS = 200  # of a failed verification's reason in the log
+REGISTER, SIGN_IN, SECOND_STEP = "register", "sign-in", "second-step"  # challenge purposes
 log = logging.getLogger(__name__)
 
 
@@ -64,6 +65,7 @@ def of(user: User) -> list[Passkey]:
 def registration_options(user: User) -> str:
     rp_id, _ = relying_party()
     options = generate_registration_options(
+        challenge=ceremonies.issue(REGISTER),
         rp_id=rp_id,
         rp_name="tokenapp",
         user_name=user.username,
@@ -74,7 +76,6 @@ def registration_options(user: User) -> str:
             user_verification=UserVerificationRequirement.PREFERRED,
         ),
     )
-    ceremonies.issue(bytes_to_base64url(options.challenge))
     return options_to_json(options)
 
 
@@ -82,19 +83,19 @@ def authentication_options(user: User | None) -> str:
     """For the second step (user's keys allowed) or passwordless (any discoverable key)."""
     rp_id, _ = relying_party()
     options = generate_authentication_options(
+        challenge=ceremonies.issue(SECOND_STEP if user else SIGN_IN),
         rp_id=rp_id,
         allow_credentials=[_descriptor(p) for p in of(user)] if user else [],
         user_verification=(
             UserVerificationRequirement.PREFERRED if user else UserVerificationRequirement.REQUIRED
         ),
     )
-    ceremonies.issue(bytes_to_base64url(options.challenge))
     return options_to_json(options)
 
 
 def register(user: User, credential: str, name: str) -> Passkey:
     rp_id, origin = relying_party()
-    challenge = _take_challenge(credential)
+    challenge = _take_challenge(credential, REGISTER)
     try:
         verified = verify_registration_response(
             credential=credential,
@@ -128,7 +129,7 @@ def authenticate(credential: str, user: User | None) -> User:
     except KeyError:
         raise PasskeyError("The passkey answer is malformed.") from None
     key = Passkey.get_or_none(Passkey.credential_id == raw_id)
-    challenge = _take_challenge(credential)
+    challenge = _take_challenge(credential, SECOND_STEP if user else SIGN_IN)
     if key is None or (user is not None and key.user_id != user.id):
         raise PasskeyError("This passkey is not registered here.")
     try:
@@ -180,15 +181,13 @@ def _parsed(credential: str) -> dict:
     return answer
 
 
-def _take_challenge(credential: str) -> bytes:
-    """The challenge this answer signed, when this session issued it (then never again)."""
+def _take_challenge(credential: str, purpose: str) -> bytes:
+    """The challenge this answer signed, when this session was issued it (then never again)."""
     try:
         client_data = _parsed(credential)["response"]["clientDataJSON"]
-        signed = bytes_to_base64url(
-            parse_client_data_json(base64url_to_bytes(client_data)).challenge
-        )
+        signed = parse_client_data_json(base64url_to_bytes(client_data)).challenge
     except Exception:  # not JSON, no such field, not base64url, not client data
         raise PasskeyError("The passkey answer is malformed.") from None
-    if not ceremonies.take(signed):
+    if not ceremonies.take(purpose, signed):
         raise PasskeyError("The sign-in took too long or was already used. Try again.")
-    return base64url_to_bytes(signed)
+    return signed
