@@ -6,10 +6,11 @@ ceremony's purpose and this browser's session CSRF secret, which every page with
 a form already holds and which only a new session changes. So two pages rendered
 at once from one cookie (two tabs, a page fetched twice) each keep a good
 challenge, whichever Set-Cookie lands last. An answer's challenge must carry a
-good MAC for this purpose and session and be younger than CHALLENGE_SECONDS; a
-copy of the cookie (another worker answering a double submit, or a stolen one)
-still carries the session, so the database keeps the digest of every challenge
-spent within CHALLENGE_SECONDS, and a second answer fails on every worker and node.
+good MAC for this purpose and session and be younger than CHALLENGE_SECONDS (from
+a node whose clock runs up to SKEW_SECONDS ahead too); a copy of the cookie
+(another worker answering a double submit, or a stolen one) still carries the
+session, so the database keeps the digest of every challenge spent for as long
+as it could count, and a second answer fails on every worker and node.
 """
 
 import calendar
@@ -31,13 +32,16 @@ from .db import BaseModel
 from .db import database
 
 CHALLENGE_SECONDS = 10 * 60  # from the page to the answer: time to read, find the key, touch it
+# The page may come from a node whose clock runs this far ahead of the one that takes
+# the answer (NTP keeps them far closer); spent records are kept this much longer.
+SKEW_SECONDS = 60
 RANDOM_BYTES = 16
 MAC_BYTES = 32
 STALE_KEYS = ("_webauthn_challenges", "_webauthn_challenge")  # older releases kept them here
 
 
 class SpentChallenge(BaseModel):
-    """A challenge an answer named, as the SHA-256 of its bytes; kept CHALLENGE_SECONDS."""
+    """A challenge an answer named, as the SHA-256 of its bytes; kept as long as one counts."""
 
     digest = CharField(max_length=64, primary_key=True)
     spent_at = DateTimeField(index=True)
@@ -57,7 +61,8 @@ def take(purpose: str, challenge: bytes) -> bool:
     body, mac = challenge[:-MAC_BYTES], challenge[-MAC_BYTES:]
     if len(body) != RANDOM_BYTES + 8 or not hmac.compare_digest(mac, _mac(purpose, body)):
         return False
-    if not 0 <= _seconds() - int.from_bytes(body[RANDOM_BYTES:], "big") < CHALLENGE_SECONDS:
+    age = _seconds() - int.from_bytes(body[RANDOM_BYTES:], "big")
+    if not -SKEW_SECONDS <= age < CHALLENGE_SECONDS:
         return False
     moment = now()
     digest = hashlib.sha256(challenge).hexdigest()
@@ -66,7 +71,7 @@ def take(purpose: str, challenge: bytes) -> bool:
             SpentChallenge.create(digest=digest, spent_at=moment)
     except IntegrityError:  # spent already, with another copy of this cookie
         return False
-    horizon = moment - datetime.timedelta(seconds=CHALLENGE_SECONDS)
+    horizon = moment - datetime.timedelta(seconds=CHALLENGE_SECONDS + SKEW_SECONDS)
     SpentChallenge.delete().where(SpentChallenge.spent_at < horizon).execute()
     return True
 
