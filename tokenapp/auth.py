@@ -121,7 +121,16 @@ def authenticate(request: Request) -> Principal:
             headers=challenge(),
         )
     _require_transport(request)
-    return principal_for(secret)
+    return principal_for(secret, _named_project(request))
+
+
+def _named_project(request: Request) -> str | None:
+    """The project the request names (its URL's, or check's ``?project=``): its membership
+    comes with the secret's row, so the view's access.project_for sends no second query."""
+    project = (request.view_args or {}).get("project")
+    if project is None and request.endpoint == "api.check":
+        project = request.args.get("project")
+    return project if isinstance(project, str) else None
 
 
 def principal_for(secret: str, slug: str | None = None) -> Principal:
