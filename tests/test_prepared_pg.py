@@ -14,6 +14,7 @@ from tokenapp import lifecycle
 from tokenapp.access import _membership
 from tokenapp.auth import _lookup
 from tokenapp.documents import _one
+from tokenapp.documents import _with_secret
 from tokenapp.models import Document
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="server-side PREPARE")
@@ -51,6 +52,7 @@ def test_prepared_and_plain_give_the_same_rows(ctx, make_user, make_project, mak
     _, pat = make_token(["dashboard:view"], user=owner)
     _, key = make_key(project, owner, "export")
     doc = Document.create(project=project, collection="dashboards", body={"a": 1}, created_by=owner)
+    in_doc = {"collection": "dashboards", "doc_id": doc.id}
     calls = [
         (_lookup, {"digest": credentials.digest(pat)}),
         (_lookup, {"digest": credentials.digest(key)}),
@@ -58,6 +60,7 @@ def test_prepared_and_plain_give_the_same_rows(ctx, make_user, make_project, mak
         (_membership, {"slug": "billing", "user_id": owner.id}),
         (_membership, {"slug": "nope", "user_id": owner.id}),
         (_one, {"project": project.id, "collection": "dashboards", "doc_id": doc.id}),
+        (_with_secret, {"digest": credentials.digest(pat), "slug": "billing", **in_doc}),
     ]
     for prepared, values in calls:
         plain = prepared.build(**values).dicts().first()  # peewee's own way, no PREPARE
@@ -66,7 +69,7 @@ def test_prepared_and_plain_give_the_same_rows(ctx, make_user, make_project, mak
             plain = {k: tuple(v) if k in kept and v is not None else v for k, v in plain.items()}
         assert prepared.first(**values) == plain
         assert _name(prepared) in _held()
-    assert [p.first(**v) is None for p, v in calls] == [False, False, True, False, True, False]
+    assert [p.first(**v) is None for p, v in calls] == [False, False, True, False, True, False, False]
 
 
 def _terminate(pid: int) -> None:
