@@ -16,6 +16,7 @@ from tokenapp.auth import _lookup
 from tokenapp.documents import _one
 from tokenapp.documents import _with_secret
 from tokenapp.models import Document
+from tokenapp.models import RateWindow
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="server-side PREPARE")
 
@@ -138,3 +139,17 @@ def test_a_changed_column_type_prepares_again(ctx, make_user, make_project):
     finally:
         cursor.execute("ALTER TABLE membership ALTER COLUMN role TYPE varchar(10)")
     assert _membership.first(slug="billing", user_id=owner.id)["role"] == "owner"
+
+
+def test_a_statement_sent_with_another_is_prepared_again_when_lost(ctx, client, make_token):
+    """A rate-limit claim goes as 'SET LOCAL ...; EXECUTE ...' (one implicit transaction):
+    a lost statement rolls that back, is prepared again and the claim counts once."""
+    credential, secret = make_token()
+    credential.rate_limit = 3
+    credential.save()
+    assert client.get(VERIFY, headers=bearer(secret)).status_code == 200
+    db.database.connection().cursor().execute("DISCARD ALL")
+    statuses = [client.get(VERIFY, headers=bearer(secret)).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert db.database.connection().get_transaction_status() == 0
+    assert [w.count for w in RateWindow.select()] == [3]

@@ -101,3 +101,17 @@ def test_last_used_is_written_once_a_minute_in_one_round_trip(wire, client, cloc
     wire.clear()
     assert client.get(VERIFY, headers=bearer(fixtures["pat"])).status_code == 200
     assert _executes(wire.queries) == _executes(sent)
+
+
+def test_a_rate_limit_claim_is_one_round_trip(wire, client, clock, fixtures):
+    """A rate-limited credential claims its share of the window (limits.py) in one message
+    beside the lookup: no BEGIN, SET, EXECUTE, COMMIT exchange."""
+    from tokenapp.models import Credential
+
+    Credential.update(rate_limit=2).execute()  # a lease of one request: each one claims
+    sent = _sent(wire, client, VERIFY, fixtures["pat"], 200)
+    assert wire.round_trips == 2 and len(sent) == 2, sent
+    assert "synchronous_commit" in sent[1] and "EXECUTE" in sent[1], sent
+    wire.clear()
+    assert client.get(VERIFY, headers=bearer(fixtures["pat"])).status_code == 429
+    assert wire.round_trips == 1  # a spent window is refused from memory
