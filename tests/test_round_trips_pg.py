@@ -10,6 +10,8 @@ from conftest import BACKEND
 from conftest import bearer
 from pgwire_support import WireLog
 
+from tokenapp import db
+
 pytestmark = pytest.mark.skipif(
     BACKEND != "postgresql",
     reason="counts PostgreSQL round trips: needs TOKENAPP_TEST_BACKEND=postgresql "
@@ -91,6 +93,11 @@ def test_a_document_read_is_the_lookup_and_the_document(wire, client, fixtures, 
 def test_last_used_is_written_once_a_minute_in_one_round_trip(wire, client, clock, fixtures):
     """No BEGIN, SET, UPDATE, COMMIT exchange: the write is one message (an implicit
     transaction), and the next request of the minute writes nothing."""
+    from tokenapp import credentials
+    from tokenapp.models import Credential
+    from tokenapp.models import Secret
+
+    credential_id = Secret.get(Secret.digest == credentials.digest(fixtures["pat"])).credential_id
     sent = _sent(wire, client, VERIFY, fixtures["pat"], 200)
     clock.advance(minutes=1)
     wire.clear()
@@ -98,6 +105,8 @@ def test_last_used_is_written_once_a_minute_in_one_round_trip(wire, client, cloc
     writes = wire.queries[1:]
     assert len(wire.queries) == 2 and wire.round_trips == 2, wire.queries
     assert "UPDATE" in writes[0] and "synchronous_commit" in writes[0], writes
+    assert db.database.connection().get_transaction_status() == 0  # nothing left open
+    assert Credential.get_by_id(credential_id).last_used == clock.now.replace(second=0)
     wire.clear()
     assert client.get(VERIFY, headers=bearer(fixtures["pat"])).status_code == 200
     assert _executes(wire.queries) == _executes(sent)
