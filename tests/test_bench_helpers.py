@@ -81,3 +81,24 @@ def test_postgres_database_is_made_empty_and_dropped():
         cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
         assert cursor.fetchone() is None
     conn.close()
+
+
+@pytest.mark.backend_independent
+def test_inproc_reaches_a_local_server_through_its_socket_and_says_so(tmp_path, monkeypatch):
+    from bench import inproc
+
+    (tmp_path / ".s.PGSQL.5433").touch()
+    monkeypatch.setattr(inproc, "SOCKET_DIRS", (str(tmp_path / "none"), str(tmp_path)))
+    local = "postgresql://postgres@127.0.0.1:5433/db"
+    assert inproc.local_socket(local) == f"{local}?host={tmp_path}"
+    assert inproc.local_socket(local + "?sslmode=disable") == (
+        f"{local}?sslmode=disable&host={tmp_path}"
+    )
+    assert inproc.local_socket("postgresql://postgres@127.0.0.1:5432/db") is None  # no socket
+    assert inproc.local_socket("postgresql://postgres@db.intranet:5433/db") is None
+    assert inproc.local_socket(local + f"?host={tmp_path}") is None  # chosen already
+    assert [label for label, _ in inproc.transports(local, "both")] == [
+        "PostgreSQL, TCP",
+        f"PostgreSQL, socket {tmp_path}",
+    ]
+    assert inproc.transports(local, "tcp") == [("PostgreSQL, TCP", local)]

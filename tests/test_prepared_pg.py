@@ -14,7 +14,9 @@ from tokenapp import lifecycle
 from tokenapp.access import _membership
 from tokenapp.auth import _lookup
 from tokenapp.documents import _one
+from tokenapp.documents import _with_secret
 from tokenapp.models import Document
+from tokenapp.models import RateWindow
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="server-side PREPARE")
 
@@ -51,6 +53,7 @@ def test_prepared_and_plain_give_the_same_rows(ctx, make_user, make_project, mak
     _, pat = make_token(["dashboard:view"], user=owner)
     _, key = make_key(project, owner, "export")
     doc = Document.create(project=project, collection="dashboards", body={"a": 1}, created_by=owner)
+    in_doc = {"collection": "dashboards", "doc_id": doc.id}
     calls = [
         (_lookup, {"digest": credentials.digest(pat)}),
         (_lookup, {"digest": credentials.digest(key)}),
@@ -58,6 +61,7 @@ def test_prepared_and_plain_give_the_same_rows(ctx, make_user, make_project, mak
         (_membership, {"slug": "billing", "user_id": owner.id}),
         (_membership, {"slug": "nope", "user_id": owner.id}),
         (_one, {"project": project.id, "collection": "dashboards", "doc_id": doc.id}),
+        (_with_secret, {"digest": credentials.digest(pat), "slug": "billing", **in_doc}),
     ]
     for prepared, values in calls:
         plain = prepared.build(**values).dicts().first()  # peewee's own way, no PREPARE
@@ -66,7 +70,8 @@ def test_prepared_and_plain_give_the_same_rows(ctx, make_user, make_project, mak
             plain = {k: tuple(v) if k in kept and v is not None else v for k, v in plain.items()}
         assert prepared.first(**values) == plain
         assert _name(prepared) in _held()
-    assert [p.first(**v) is None for p, v in calls] == [False, False, True, False, True, False]
+    found = [p.first(**v) is not None for p, v in calls]
+    assert found == [True, True, False, True, False, True, True]
 
 
 def _terminate(pid: int) -> None:
@@ -134,3 +139,17 @@ def test_a_changed_column_type_prepares_again(ctx, make_user, make_project):
     finally:
         cursor.execute("ALTER TABLE membership ALTER COLUMN role TYPE varchar(10)")
     assert _membership.first(slug="billing", user_id=owner.id)["role"] == "owner"
+
+
+def test_a_statement_sent_with_another_is_prepared_again_when_lost(ctx, client, make_token):
+    """A rate-limit claim goes as 'SET LOCAL ...; EXECUTE ...' (one implicit transaction):
+    a lost statement rolls that back, is prepared again and the claim counts once."""
+    credential, secret = make_token()
+    credential.rate_limit = 3
+    credential.save()
+    assert client.get(VERIFY, headers=bearer(secret)).status_code == 200
+    db.database.connection().cursor().execute("DISCARD ALL")
+    statuses = [client.get(VERIFY, headers=bearer(secret)).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert db.database.connection().get_transaction_status() == 0
+    assert [w.count for w in RateWindow.select()] == [3]

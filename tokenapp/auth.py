@@ -10,6 +10,7 @@ import ipaddress
 import json
 import uuid
 from dataclasses import dataclass
+from dataclasses import field
 
 from flask import Request
 from flask import current_app
@@ -50,6 +51,8 @@ class Principal:
     # read with the secret when principal_for was given the slug (access.project_for).
     member_of: tuple[str, int, str] | None = None
     service_account: bool = False  # the user is one (User.is_service_account)
+    # The lookup's whole row, when principal_for read more with it (`read_with`).
+    row: dict | None = field(default=None, compare=False, repr=False)
 
     @property
     def read_only(self) -> bool:
@@ -121,21 +124,34 @@ def authenticate(request: Request) -> Principal:
             headers=challenge(),
         )
     _require_transport(request)
-    return principal_for(secret)
+    return principal_for(secret, _named_project(request))
 
 
-def principal_for(secret: str, slug: str | None = None) -> Principal:
+def _named_project(request: Request) -> str | None:
+    """The project the request names (its URL's, or check's ``?project=``): its membership
+    comes with the secret's row, so the view's access.project_for sends no second query."""
+    project = (request.view_args or {}).get("project")
+    if project is None and request.endpoint == "api.check":
+        project = request.args.get("project")
+    return project if isinstance(project, str) else None
+
+
+def principal_for(secret: str, slug: str | None = None, read_with=None) -> Principal:
     """The Principal of a secret, or a 401 Problem: the rules of DESIGN §5, of plain values.
 
     slug: the project the request names, when known before the view runs (the fast
     path): a PAT's membership of it comes with the secret's row, in the same query,
-    as `member_of`, and access.project_for needs no second query.
+    as `member_of`, and access.project_for needs no second query. read_with: (a
+    Prepared extending _lookup_in_query, its other values), for a row the request
+    will need read in the same statement too (documents.read_with): kept as `row`.
     """
     try:
         parsed = credentials.parse(secret)
     except credentials.MalformedSecret:
         raise unauthorized("The credential is not a valid tokenapp secret.") from None
-    if slug:
+    if read_with is not None:
+        row = read_with[0].first(digest=parsed.digest, slug=slug, **read_with[1])
+    elif slug:
         row = _lookup_in.first(digest=parsed.digest, slug=slug)
     else:
         row = _lookup.first(digest=parsed.digest)
@@ -145,7 +161,7 @@ def principal_for(secret: str, slug: str | None = None) -> Principal:
         or not credentials.same(row["digest"], parsed.digest)
     ):
         raise unauthorized("The credential is unknown or has been revoked.")
-    principal = _principal(row, slug)
+    principal = _principal(row, slug, keep=read_with is not None)
     if row["ends_grace"]:  # the first use of a secret regenerated "until first use"
         lifecycle.end_grace(principal.credential_id, parsed.digest)
     return principal
@@ -189,10 +205,13 @@ def _lookup_query(digest):
     )
 
 
+ASKED = Project.alias("asked")  # the project the request names (read_with joins it)
+
+
 def _lookup_in_query(digest, slug):
     # The lookup, and the credential's user's membership of the project at slug (as
     # projects.membership reads it): one statement, so the same snapshot.
-    asked, member = Project.alias("asked"), Membership.alias("member")
+    asked, member = ASKED, Membership.alias("member")
     return (
         _lookup_query(digest)
         .select_extend(asked.id.alias("asked_project"), member.role.alias("asked_role"))
@@ -226,7 +245,7 @@ _lookup_in = Prepared(
 )
 
 
-def _principal(row: dict, slug: str | None = None) -> Principal:
+def _principal(row: dict, slug: str | None = None, keep: bool = False) -> Principal:
     moment = now()
     if row["revoked_at"] is not None:
         raise unauthorized("The credential has been revoked.")
@@ -254,6 +273,7 @@ def _principal(row: dict, slug: str | None = None) -> Principal:
         ip_allowlist=allowlist or None,
         member_of=None if asked is None else (slug, row["asked_project"], asked),
         service_account=row["service_project"] is not None,  # as User.is_service_account
+        row=row if keep else None,
     )
 
 

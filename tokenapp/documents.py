@@ -8,9 +8,11 @@ import uuid
 
 from peewee import JOIN
 
+from . import auth
 from .clock import now
 from .models import Document
 from .models import Project
+from .models import Secret
 from .models import User
 from .prepared import Prepared
 
@@ -52,18 +54,68 @@ _one = Prepared(
 )
 
 
-def find(project_id: int, collection: str, doc_id: str) -> Document | None:
-    try:
-        key = uuid.UUID(doc_id)
-    except ValueError:
+def _with_secret_query(digest, slug, collection, doc_id):
+    # The secret's lookup naming the project at slug (auth), and the document in it.
+    doc, creator = Document.alias("doc"), User.alias("doc_creator")
+    return (
+        auth._lookup_in_query(digest, slug)
+        .select_extend(
+            *(getattr(doc, f.name).alias(f"doc_{f.name}") for f in DOC_FIELDS),
+            creator.username.alias("doc_creator"),
+        )
+        .join(
+            doc,
+            JOIN.LEFT_OUTER,
+            on=(doc.project == auth.ASKED.id) & (doc.collection == collection) & (doc.id == doc_id),
+        )
+        .join(creator, JOIN.LEFT_OUTER, on=(creator.id == doc.created_by))
+    )
+
+
+DOC_FIELDS = Document._meta.sorted_fields
+_with_secret = Prepared(
+    _with_secret_query,
+    convert={**auth._lookup.convert, **{f"doc_{f.name}": f.python_value for f in DOC_FIELDS}},
+    digest=Secret.digest,
+    slug=Project.slug,
+    collection=Document.collection,
+    doc_id=Document.id,
+)
+
+
+def read_with(collection: str, doc_id: str) -> tuple:
+    """For auth.principal_for: a document read in the secret's own statement (one round
+    trip for a document read); `find` takes it from the principal's row."""
+    return _with_secret, {"collection": collection, "doc_id": _uuid(doc_id)}
+
+
+def find(
+    project_id: int, collection: str, doc_id: str, looked_up: dict | None = None
+) -> Document | None:
+    """The document, or None. looked_up: the secret's row, as read_with(collection, doc_id)
+    read it (the statement's own answer, so the same snapshot as the secret)."""
+    key = _uuid(doc_id)
+    if key is None:
         return None
-    row = _one.first(project=project_id, collection=collection, doc_id=key)
+    if looked_up is not None and looked_up["asked_project"] == project_id:
+        if looked_up["doc_id"] != key or looked_up["doc_collection"] != collection:
+            return None  # no such document in the project
+        row = {name[4:]: value for name, value in looked_up.items() if name.startswith("doc_")}
+    else:
+        row = _one.first(project=project_id, collection=collection, doc_id=key)
     if not row:
         return None
     creator = row.pop("creator")
     doc = Document(**row)
     doc.creator = creator
     return doc
+
+
+def _uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
 
 
 def create(project: Project, collection: str, body: dict, *, user_id: int, creator: str):

@@ -24,6 +24,7 @@ from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
 from . import db
+from . import documents
 from . import limits
 from . import metrics
 from . import usage
@@ -181,7 +182,9 @@ class FastPath:
         endpoint, values = route
         # The project the request names: its membership comes with the secret's row.
         slug = values[0] if endpoint == GET_DOCUMENT else query.get("project")
-        principal = principal_for(secret, slug)
+        # A document read: the document comes with them too (one round trip).
+        more = documents.read_with(*values[1:]) if endpoint == GET_DOCUMENT else None
+        principal = principal_for(secret, slug, more)
         admit(principal, address)
         limits.enforce(principal)
         usage.touch(principal)
@@ -193,7 +196,7 @@ class FastPath:
         if endpoint == GET_DOCUMENT:
             slug, collection, doc_id = values
             access = authorise(principal, "read", None, slug, collection)  # @require("read")
-            value = read_document(access.project.id, collection, doc_id)
+            value = read_document(access.project.id, collection, doc_id, principal.row)
         else:
             value = verify_body(principal)
         body = self._encode(value, compact=True) + b"\n"

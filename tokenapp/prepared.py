@@ -47,7 +47,9 @@ class Prepared:
         self.name = f"tokenapp_{next(self._made)}"  # PostgreSQL's name for the statement
         self.compiled: dict[type, tuple[str, str | None, list, dict, list]] = {}
 
-    def first(self, **values) -> dict | None:
+    def first(self, *, before: str | None = None, **values) -> dict | None:
+        """The first row. before (PostgreSQL, outside a transaction): a statement sent in the
+        same message, so the two run as one implicit transaction, in one round trip."""
         compiled = self.compiled.get(type(database.obj)) or self._compile()
         sql, prepare, arguments, fixed, columns = compiled
         if fixed:
@@ -56,7 +58,7 @@ class Prepared:
         if prepare is None:
             cursor = database.execute_sql(sql, bound)
         else:
-            cursor = _execute(self.name, prepare, sql, bound)
+            cursor = _execute(self.name, prepare, f"{before}; {sql}" if before else sql, bound)
         # fetchall: a write's RETURNING row must be read to the end before COMMIT.
         rows = cursor.fetchall()
         if not rows:

@@ -20,6 +20,7 @@ from peewee import EXCLUDED
 from .auth import Principal
 from .clock import now
 from .db import counter_transaction
+from .db import counter_write
 from .db import database
 from .models import Credential
 from .models import Usage
@@ -46,15 +47,12 @@ def touch(principal: Principal) -> None:
     if _last_written.get(credential_id) == minute:
         return
     _last_written[credential_id] = minute
-    with counter_transaction():
-        (
-            Credential.update(last_used=minute)
-            .where(
-                (Credential.id == credential_id)
-                & (Credential.last_used.is_null() | (Credential.last_used < minute))
-            )
-            .execute()
+    counter_write(
+        Credential.update(last_used=minute).where(
+            (Credential.id == credential_id)
+            & (Credential.last_used.is_null() | (Credential.last_used < minute))
         )
+    )
 
 
 def _count(credential_id: uuid.UUID, hour: datetime.datetime) -> None:

@@ -56,9 +56,10 @@ def get_document(collection: str, doc_id: str):
     return jsonify(read_document(g.access.project.id, collection, doc_id))
 
 
-def read_document(project_id: int, collection: str, doc_id: str) -> dict:
-    """get_document's answer (the Flask view and the fast path send it), or a 404 Problem."""
-    return _shown(_find_in(project_id, collection, doc_id))
+def read_document(project_id: int, collection: str, doc_id: str, looked_up=None) -> dict:
+    """get_document's answer (the Flask view and the fast path send it), or a 404 Problem.
+    looked_up: the secret's row, when documents.read_with read the document with it."""
+    return _shown(_find_in(project_id, collection, doc_id, looked_up))
 
 
 @bp.put("/projects/<project>/<collection>/<doc_id>")
@@ -120,8 +121,8 @@ def _find(collection: str, doc_id: str) -> Document:
     return _find_in(g.access.project.id, collection, doc_id)
 
 
-def _find_in(project_id: int, collection: str, doc_id: str) -> Document:
-    doc = documents.find(project_id, collection, doc_id)
+def _find_in(project_id: int, collection: str, doc_id: str, looked_up=None) -> Document:
+    doc = documents.find(project_id, collection, doc_id, looked_up)
     if doc is None:
         raise Problem(404, "Not Found", f"No document {doc_id!r} in {collection}.")
     return doc

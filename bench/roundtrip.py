@@ -1,0 +1,122 @@
+"""One PostgreSQL round trip, µs median: loopback TCP vs the unix socket, psycopg2 vs bare.
+
+    python -m bench.roundtrip [URL] [--repeat 8000]
+
+URL defaults to TOKENAPP_BENCH_DATABASE_URL's server (database `postgres` when
+none is named). `SELECT 1` is sent over TCP and, when the server is on this
+machine, over its unix socket (bench.inproc.local_socket), each by psycopg2
+(execute + fetchall) and by a bare protocol client (one Query message, read
+to ReadyForQuery; trust or peer authentication only): the difference is
+psycopg2's own share of a round trip. README, "Several nodes on PostgreSQL".
+"""
+
+import argparse
+import os
+import socket
+import statistics
+import struct
+import sys
+import time
+from collections.abc import Callable
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+from bench.inproc import local_socket
+from bench.run import PG_DEFAULT
+from bench.run import PG_SETTING
+
+
+def _median(step: Callable, repeat: int) -> float:
+    for _ in range(500):
+        step()
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(repeat):
+        start = clock()
+        step()
+        samples.append(clock() - start)
+    return statistics.median(samples) / 1000
+
+
+class Bare:
+    """The protocol's simple Query, no driver: the floor of a round trip."""
+
+    def __init__(self, url: str):
+        parts = urlsplit(url)
+        folder = parse_qs(parts.query).get("host", [None])[-1]
+        port = parts.port or 5432
+        if folder:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(f"{folder}/.s.PGSQL.{port}")
+        else:
+            self.sock = socket.create_connection((parts.hostname or "127.0.0.1", port))
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        user, database = parts.username or "postgres", parts.path.strip("/") or "postgres"
+        body = struct.pack("!i", 196608) + f"user\0{user}\0database\0{database}\0\0".encode()
+        self.sock.sendall(struct.pack("!i", len(body) + 4) + body)
+        self.buffer = b""
+        self._until_ready()
+
+    def query(self, sql: str) -> None:
+        text = sql.encode() + b"\0"
+        self.sock.sendall(b"Q" + struct.pack("!i", len(text) + 4) + text)
+        self._until_ready()
+
+    def _until_ready(self) -> None:
+        while True:
+            while len(self.buffer) >= 5:
+                kind, (length,) = self.buffer[:1], struct.unpack("!i", self.buffer[1:5])
+                if len(self.buffer) < 1 + length:
+                    break
+                body, self.buffer = self.buffer[5 : 1 + length], self.buffer[1 + length :]
+                if kind == b"Z":
+                    return
+                if kind == b"E" or kind == b"R" and body[:4] != b"\0\0\0\0":  # not AuthOk
+                    raise RuntimeError("the bare client needs trust or peer authentication")
+            data = self.sock.recv(65536)
+            if not data:
+                raise RuntimeError("the server closed the connection")
+            self.buffer += data
+
+
+def measure(url: str, repeat: int) -> tuple[float, float]:
+    """(bare µs, psycopg2 µs) for SELECT 1 on `url`."""
+    import psycopg2
+
+    bare = Bare(url)
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    cursor = conn.cursor()
+
+    def driven() -> None:
+        cursor.execute("SELECT 1")
+        cursor.fetchall()
+
+    try:
+        return _median(lambda: bare.query("SELECT 1"), repeat), _median(driven, repeat)
+    finally:
+        conn.close()
+        bare.sock.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url", nargs="?", default=os.environ.get(PG_SETTING, PG_DEFAULT))
+    parser.add_argument("--repeat", type=int, default=8000)
+    args = parser.parse_args()
+    url = (
+        args.url if urlsplit(args.url).path not in ("", "/") else args.url.rstrip("/") + "/postgres"
+    )
+    ways = [("loopback TCP", url)]
+    if (socket_url := local_socket(url)) is not None:
+        ways.append(("unix socket", socket_url))
+    print("| SELECT 1, µs median | bare protocol | psycopg2 | psycopg2's share |")
+    print("|---|---:|---:|---:|")
+    for label, way in ways:
+        bare, driven = measure(way, args.repeat)
+        print(f"| {label} | {bare:.1f} | {driven:.1f} | {driven - bare:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
