@@ -366,6 +366,13 @@ def run(args, sizes: list[int], work: Path, servers: list, databases) -> int:
     for i, leg in enumerate(legs):
         leg.server = tokenapp_server(leg.label, leg.env(), work / f"tokenapp-{i}.log")
         servers.append(leg.server)
+    hello.wait_ready("/hello")
+    for leg in legs:
+        leg.server.wait_ready("/healthz")
+        for name, (path, secret, body) in targets(leg.fixtures).items():
+            check_once(leg.server.base, path, secret, body, name == REFUSED)
+    # Started once `usual` is up: both serve one instance folder, and `serve` empties and
+    # makes its metrics folder on start (two at once: FileExistsError in one of them).
     usual = next(leg for leg in legs if leg.backend == "SQLite" and leg.n == large and leg.fast)
     quiet = tokenapp_server(
         f"{usual.label}, {USAGE_OFF}",
@@ -373,12 +380,7 @@ def run(args, sizes: list[int], work: Path, servers: list, databases) -> int:
         work / "tokenapp-usage-off.log",
     )
     servers.append(quiet)
-    hello.wait_ready("/hello")
     quiet.wait_ready("/healthz")
-    for leg in legs:
-        leg.server.wait_ready("/healthz")
-        for name, (path, secret, body) in targets(leg.fixtures).items():
-            check_once(leg.server.base, path, secret, body, name == REFUSED)
     # Warm up every worker of every server, then let them settle before the idle RSS.
     wrk(hello.base + "/hello", 1)
     for leg in legs:
