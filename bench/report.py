@@ -78,9 +78,10 @@ def header(c: dict) -> list[str]:
         "of every process of the server (gunicorn's master and workers; on PostgreSQL also the "
         "database backends serving it) read from /proc before and after each sample, over the "
         "requests wrk completed; × hello = hello's µs per request ÷ the target's, ≥ 1.00 as "
-        "cheap as hello. It is judged because it does not move with the machine's other load: "
-        f"req/s does (wrk, the other servers and other jobs share the {os.cpu_count()} "
-        "cores), so a req/s ratio says as much about the neighbours as about the code. "
+        "cheap as hello. It is judged because it moves less with the machine's other load: "
+        "req/s also moves with wrk, the other servers and other jobs on the same "
+        f"{os.cpu_count()} cores, so a req/s ratio says as much about the neighbours as about "
+        "the code (how much each moved: 'Steadiness', under every figure). "
         "**req/s** × hello stays beside it: what a client sees on this machine today.",
         "",
         "The fast path is set explicitly: TOKENAPP_FAST_PATH=true on every server but the "
