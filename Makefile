@@ -111,13 +111,15 @@ format: $(TEST_STAMP)
 BENCH_SIZES ?= 1000,1000000
 BENCH_DURATION ?= 4
 BENCH_ROUNDS ?= 3
+BENCH_INSTRUCTIONS ?= 100
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
 		echo "Installing Debian's wrk for the benchmark"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 bench: $(STAMP) wrk
-	$(BIN)/python -m bench.run --sizes $(BENCH_SIZES) --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS)
+	$(BIN)/python -m bench.run --sizes $(BENCH_SIZES) --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS) \
+		--instructions $(BENCH_INSTRUCTIONS)
 
 # make stress: 16 clients against 2 gunicorn workers, then kill -9 mid-writes (stress/run.py).
 STRESS_SECONDS ?= 60

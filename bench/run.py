@@ -13,9 +13,12 @@ target at a time) round after round, the legs in rotating order, hello
 before and after every sample: each sample's ratio is to the mean of the two
 hello samples around it, and the median over the rounds is reported. Then
 verify during 4 looping sign-ins, before (2 sync workers) and after (serve's
-threads), per backend. The table goes to stdout and bench/results.md
+threads), per backend; then instructions per request under valgrind
+(bench.instructions). Every sample also reads the server's CPU per request
+(bench.cpu). The table goes to stdout and bench/results.md
 (bench/report.py). Throughput is compared only within this run: the machine
-is shared, so absolute figures are noisy while ratios hold.
+is shared, so absolute figures are noisy while ratios hold, CPU per request
+best.
 """
 
 import argparse
@@ -37,6 +40,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
 
+from bench import cpu
 from bench import seed as seeding
 from tokenapp.config import DEFAULTS
 from tokenapp.config import SERVE_THREADS
@@ -113,11 +117,7 @@ class Server:
             time.sleep(0.1)
 
     def workers(self) -> list[int]:
-        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        try:
-            return [int(p) for p in path.read_text().split()]
-        except OSError:
-            return []
+        return cpu.process_tree(self.proc.pid)[1:]
 
     def rss_mb(self) -> list[float]:
         sizes = []
@@ -156,6 +156,23 @@ def wrk(url: str, duration: float, secret: str | None = None, body: str | None =
     result = json.loads(line)
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["errors"] = sum(result[k] for k in ("non_2xx", "connect", "read", "write", "timeout"))
+    return result
+
+
+def sample(
+    server: Server, path: str, duration: float, secret=None, body=None, database=None
+) -> dict:
+    """wrk against one server, with the CPU its processes spent per completed request.
+
+    database: (URL, application name) of the PostgreSQL backends serving it, whose
+    CPU counts too (cpu_us includes db_cpu_us); None for SQLite and hello.
+    """
+    backends = (lambda: cpu.postgres_backends(*database)) if database else list
+    app0, db0 = cpu.snapshot(cpu.process_tree(server.proc.pid)), cpu.snapshot(backends())
+    result = wrk(server.base + path, duration, secret, body)
+    app1, db1 = cpu.snapshot(cpu.process_tree(server.proc.pid)), cpu.snapshot(backends())
+    result["db_cpu_us"] = cpu.per_request_us(db0, db1, result["requests"])
+    result["cpu_us"] = cpu.per_request_us(app0, app1, result["requests"]) + result["db_cpu_us"]
     return result
 
 
@@ -217,8 +234,14 @@ class Leg:
     def label(self) -> str:
         return f"{self.backend} N={self.n:,}" + ("" if self.fast else ", Flask path")
 
+    @property
+    def database(self) -> tuple[str, str] | None:
+        """For bench.run.sample: the PostgreSQL backends serving this leg (PGAPPNAME)."""
+        return (self.fixtures["database_url"], self.label) if self.backend == "PostgreSQL" else None
+
     def env(self, **extra: str) -> dict:
         return {
+            "PGAPPNAME": self.label,
             "TOKENAPP_INSTANCE_PATH": self.fixtures["instance"],
             "TOKENAPP_DATABASE_URL": self.fixtures["database_url"],
             "TOKENAPP_FAST_PATH": "true" if self.fast else "false",
@@ -267,6 +290,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cycles", type=int, default=12, help="on/off comparison cycles")
     parser.add_argument("--cycle-seconds", type=float, default=1)
+    parser.add_argument(
+        "--instructions", type=int, default=100, help="requests per target under valgrind; 0 skips"
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.md"))
     parser.add_argument("--workdir", help="keep the seeded SQLite files here (default: a temp dir)")
     args = parser.parse_args()
@@ -315,6 +341,7 @@ def seed_all(sizes, work, databases) -> tuple[dict, list[str]]:
 
 
 def run(args, sizes: list[int], work: Path, servers: list, databases) -> int:
+    from bench import instructions
     from bench import report
     from bench import signins
 
@@ -339,6 +366,13 @@ def run(args, sizes: list[int], work: Path, servers: list, databases) -> int:
     for i, leg in enumerate(legs):
         leg.server = tokenapp_server(leg.label, leg.env(), work / f"tokenapp-{i}.log")
         servers.append(leg.server)
+    hello.wait_ready("/hello")
+    for leg in legs:
+        leg.server.wait_ready("/healthz")
+        for name, (path, secret, body) in targets(leg.fixtures).items():
+            check_once(leg.server.base, path, secret, body, name == REFUSED)
+    # Started once `usual` is up: both serve one instance folder, and `serve` empties and
+    # makes its metrics folder on start (two at once: FileExistsError in one of them).
     usual = next(leg for leg in legs if leg.backend == "SQLite" and leg.n == large and leg.fast)
     quiet = tokenapp_server(
         f"{usual.label}, {USAGE_OFF}",
@@ -346,12 +380,7 @@ def run(args, sizes: list[int], work: Path, servers: list, databases) -> int:
         work / "tokenapp-usage-off.log",
     )
     servers.append(quiet)
-    hello.wait_ready("/hello")
     quiet.wait_ready("/healthz")
-    for leg in legs:
-        leg.server.wait_ready("/healthz")
-        for name, (path, secret, body) in targets(leg.fixtures).items():
-            check_once(leg.server.base, path, secret, body, name == REFUSED)
     # Warm up every worker of every server, then let them settle before the idle RSS.
     wrk(hello.base + "/hello", 1)
     for leg in legs:
@@ -370,20 +399,21 @@ def run(args, sizes: list[int], work: Path, servers: list, databases) -> int:
         for leg in legs[shift:] + legs[:shift]:
             chosen = {name: t for name, t in targets(leg.fixtures).items() if name in leg.names}
             for name, (path, secret, body) in chosen.items():
-                hellos.append(wrk(hello.base + "/hello", args.duration))
+                hellos.append(sample(hello, "/hello", args.duration))
                 before = len(hellos) - 1
-                result = wrk(leg.server.base + path, args.duration, secret, body)
+                result = sample(leg.server, path, args.duration, secret, body, leg.database)
                 if name == REFUSED:
                     result["errors"] -= result["non_2xx"]
                 result["hello"] = before
                 leg.samples.setdefault(name, []).append(result)
                 print(
                     f"round {round_no + 1}: {leg.label}: {name} {result['rps']:.0f} req/s "
-                    f"p99 {result['p99_us'] / 1000:.1f} ms errors {result['errors']} "
-                    f"(hello {hellos[before]['rps']:.0f})",
+                    f"{result['cpu_us']:.0f} µs CPU/req p99 {result['p99_us'] / 1000:.1f} ms "
+                    f"errors {result['errors']} (hello {hellos[before]['rps']:.0f} req/s, "
+                    f"{hellos[before]['cpu_us']:.0f} µs)",
                     flush=True,
                 )
-        hellos.append(wrk(hello.base + "/hello", args.duration))
+        hellos.append(sample(hello, "/hello", args.duration))
     paired = compare_switches(args, {"usual": usual.server, "quiet": quiet}, usual.fixtures)
     rss_after = {"hello": hello.rss_mb(), **{leg.label: leg.server.rss_mb() for leg in legs}}
     for server in (hello, quiet, *(leg.server for leg in legs)):
@@ -398,7 +428,9 @@ def run(args, sizes: list[int], work: Path, servers: list, databases) -> int:
             args.duration,
             {"TOKENAPP_FAST_PATH": "true"},
         )
+    counted = instructions.measure(args.instructions, fixtures["SQLite", small])
     context = {
+        "instructions": counted,
         "args": args,
         "sizes": sizes,
         "legs": legs,
