@@ -105,5 +105,31 @@ def test_counters_add_up_across_two_workers(tmp_path, database_url, make_user, m
             assert value(found, "tokenapp_requests_total", group="auth", outcome="2xx") == 40
             assert value(found, "tokenapp_requests_total", group="auth", outcome="401") == 7
             assert value(found, "tokenapp_auth_seconds_count", route="verify") == 47
-        files = {p.name.split("_")[-1] for p in (tmp_path / "i" / "metrics").glob("*.db")}
+        files = {p.name.split("_")[-1] for p in (tmp_path / "i" / "metrics").glob("serve-*/*.db")}
         assert len(files) == 2, files  # both workers wrote their share
+
+
+@pytest.mark.server
+def test_two_servers_on_one_instance_folder_keep_their_own_counts(
+    tmp_path, database_url, make_user, make_token
+):
+    """A restart that starts the new server before stopping the old (or two nodes on one
+    host) shares the instance folder: neither may wipe the other's counts, or fail to start."""
+    _, pat = make_token(["dashboard"], user=make_user("alice"))
+    env = clean_env(TOKENAPP_INSTANCE_PATH=str(tmp_path / "i"), TOKENAPP_DATABASE_URL=database_url)
+    argv = [TOKENAPP, "serve", "--workers", "2"]
+    old = Server(argv, env=env, cwd=tmp_path, log=tmp_path / "old.log")
+    new = Server(argv, env=env, cwd=tmp_path, log=tmp_path / "new.log")
+    with old:
+        for _ in range(5):
+            assert old.request("GET", "/api/v1/auth/verify", headers=bearer(pat))[0] == 200
+        with new:
+            assert new.request("GET", "/api/v1/auth/verify", headers=bearer(pat))[0] == 200
+            for server, count in ((old, 5), (new, 1)):
+                found = samples(server.request("GET", "/metrics")[2].decode())
+                assert value(found, "tokenapp_auth_seconds_count", route="verify") == count
+    # A folder left by a server that is gone is cleared by the next one to start.
+    with Server(argv, env=env, cwd=tmp_path, log=tmp_path / "next.log") as server:
+        found = samples(server.request("GET", "/metrics")[2].decode())
+        assert value(found, "tokenapp_auth_seconds_count", route="verify") == 0
+        assert len(list((tmp_path / "i" / "metrics").iterdir())) == 1

@@ -47,17 +47,39 @@ _children: dict = {}
 _answer_children: dict = {}  # (endpoint, status) -> the children record() counts in
 
 
-def multiprocess(folder: Path) -> None:
-    """Called by `serve` before the workers fork: one empty folder they all write to."""
+def multiprocess(root: Path) -> None:
+    """Called by `serve` before the workers fork: an empty folder of this server's own,
+    under root, that its workers write to.
+
+    Two servers may share an instance folder (a restart that starts the new one before
+    stopping the old, two nodes on one host): each counts its own workers, and the one
+    starting clears only the folders of servers that are gone.
+    """
     from prometheus_client import values
 
-    shutil.rmtree(folder, ignore_errors=True)
+    for folder in root.glob("serve-*"):
+        if not _running(folder.name.removeprefix("serve-")):
+            shutil.rmtree(folder, ignore_errors=True)
+    for left in root.glob("*.db"):  # an older release wrote its workers' files here
+        left.unlink(missing_ok=True)
+    folder = root / f"serve-{os.getpid()}"
+    shutil.rmtree(folder, ignore_errors=True)  # a gone server's, whose process id this is now
     folder.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     values.ValueClass = values.MultiProcessValue()
     _metrics.clear()
     _children.clear()
     _answer_children.clear()
+
+
+def _running(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # another user's process: running
+        return True
+    return True
 
 
 def _get() -> dict:
