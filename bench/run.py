@@ -371,8 +371,7 @@ def run(args, sizes: list[int], work: Path, servers: list, databases) -> int:
         leg.server.wait_ready("/healthz")
         for name, (path, secret, body) in targets(leg.fixtures).items():
             check_once(leg.server.base, path, secret, body, name == REFUSED)
-    # Started once `usual` is up: both serve one instance folder, and `serve` empties and
-    # makes its metrics folder on start (two at once: FileExistsError in one of them).
+    # The same instance folder and database as `usual`, with usage counting off.
     usual = next(leg for leg in legs if leg.backend == "SQLite" and leg.n == large and leg.fast)
     quiet = tokenapp_server(
         f"{usual.label}, {USAGE_OFF}",
