@@ -8,12 +8,14 @@ the dict grows past FLUSH_SIZE keys, and at process exit.
 
 import atexit
 import datetime
+import functools
 import logging
 import threading
 import time
 import uuid
 
 from flask import current_app
+from flask.globals import _cv_app
 from flask import has_app_context
 from peewee import EXCLUDED
 
@@ -39,11 +41,10 @@ _state = {"flushed_at": time.monotonic(), "atexit": False}
 
 def touch(principal: Principal) -> None:
     """Record one authenticated request of the principal's credential."""
-    moment = now()
+    hour, minute = _hour_and_minute(now())
     credential_id = principal.credential_id
-    if current_app.config["USAGE_COUNTS"]:
-        _count(credential_id, moment.replace(minute=0, second=0, microsecond=0))
-    minute = moment.replace(second=0, microsecond=0)
+    if _cv_app.get().app.config["USAGE_COUNTS"]:  # the variable: current_app costs ~1 µs
+        _count(credential_id, hour)
     if _last_written.get(credential_id) == minute:
         return
     _last_written[credential_id] = minute
@@ -53,6 +54,13 @@ def touch(principal: Principal) -> None:
             & (Credential.last_used.is_null() | (Credential.last_used < minute))
         )
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _hour_and_minute(moment: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
+    # now() is one value per second: its hour and minute made once, not per request.
+    minute = moment.replace(second=0, microsecond=0)
+    return minute.replace(minute=0), minute
 
 
 def _count(credential_id: uuid.UUID, hour: datetime.datetime) -> None:
