@@ -37,10 +37,10 @@ from .auth import principal_for
 from .auth import secret_from
 from .auth import transport_allowed
 from .errors import MEDIA_TYPE
+from .errors import Problem
 from .forward import HOST_HEADERS
 from .forward import METHOD_HEADERS
 from .forward import URI_HEADERS
-from .errors import Problem
 from .transport import api_headers
 
 VERIFY = "/api/v1/auth/verify"
@@ -147,7 +147,7 @@ class FastPath:
         endpoint = route[0]
         query = _plain_query(environ.get("QUERY_STRING", ""), endpoint)
         header = environ.get("HTTP_AUTHORIZATION", "")
-        if query is None or not header or any(name in environ for name in UNUSUAL):
+        if query is None or not header or UNUSUAL[0] in environ or UNUSUAL[1] in environ:
             return None
         if header.strip().partition(" ")[0].lower() not in SCHEMES:
             return None

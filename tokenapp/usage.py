@@ -14,9 +14,7 @@ import threading
 import time
 import uuid
 
-from flask import current_app
 from flask.globals import _cv_app
-from flask import has_app_context
 from peewee import EXCLUDED
 
 from .auth import Principal
@@ -76,7 +74,8 @@ def flush_if_due() -> None:
     """Flush when the interval has passed or the dict is large; never fails the request."""
     if not _pending:
         return
-    interval = current_app.config["USAGE_FLUSH_SECONDS"] if has_app_context() else 30
+    context = _cv_app.get(None)
+    interval = context.app.config["USAGE_FLUSH_SECONDS"] if context is not None else 30
     due = time.monotonic() - _state["flushed_at"] >= interval
     if not (due or len(_pending) >= FLUSH_SIZE):
         return
