@@ -37,6 +37,9 @@ class Catalogue:
     scopes: dict[str, Scope]
     extensions: dict[str, frozenset[str]]
     _grants: dict = field(default_factory=dict, compare=False, repr=False)
+    # access.rules.decide's answers, kept per catalogue: a pure function of the
+    # scopes, role and operations asked (never of a credential's state).
+    decisions: dict = field(default_factory=dict, compare=False, repr=False)
 
     @functools.cached_property
     def entities(self) -> tuple[str, ...]:
