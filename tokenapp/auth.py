@@ -149,21 +149,18 @@ def principal_for(secret: str, slug: str | None = None, read_with=None) -> Princ
         parsed = credentials.parse(secret)
     except credentials.MalformedSecret:
         raise unauthorized("The credential is not a valid tokenapp secret.") from None
+    digest = parsed.digest  # SHA-256 once
     if read_with is not None:
-        row = read_with[0].first(digest=parsed.digest, slug=slug, **read_with[1])
+        row = read_with[0].first(digest=digest, slug=slug, **read_with[1])
     elif slug:
-        row = _lookup_in.first(digest=parsed.digest, slug=slug)
+        row = _lookup_in.first(digest=digest, slug=slug)
     else:
-        row = _lookup.first(digest=parsed.digest)
-    if (
-        row is None
-        or row["kind"] != parsed.kind
-        or not credentials.same(row["digest"], parsed.digest)
-    ):
+        row = _lookup.first(digest=digest)
+    if row is None or row["kind"] != parsed.kind or not credentials.same(row["digest"], digest):
         raise unauthorized("The credential is unknown or has been revoked.")
     principal = _principal(row, slug, keep=read_with is not None)
     if row["ends_grace"]:  # the first use of a secret regenerated "until first use"
-        lifecycle.end_grace(principal.credential_id, parsed.digest)
+        lifecycle.end_grace(principal.credential_id, digest)
     return principal
 
 

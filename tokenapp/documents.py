@@ -106,7 +106,8 @@ def find(
     if not row:
         return None
     creator = row.pop("creator")
-    doc = Document(**row)
+    # Every field comes from the row: no defaults to make (a uuid4, two now()s).
+    doc = Document(__no_default__=True, **row)
     doc.creator = creator
     return doc
 

@@ -19,8 +19,6 @@ import time
 from collections.abc import Callable
 
 from flask import Flask
-from flask import g
-from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
 from . import db
@@ -40,6 +38,9 @@ from .auth import secret_from
 from .auth import transport_allowed
 from .errors import MEDIA_TYPE
 from .errors import Problem
+from .forward import HOST_HEADERS
+from .forward import METHOD_HEADERS
+from .forward import URI_HEADERS
 from .transport import api_headers
 
 VERIFY = "/api/v1/auth/verify"
@@ -55,6 +56,11 @@ CHECK_PARAMS = frozenset({"project", "scope"})
 UNUSUAL = ("CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING")
 SCHEMES_ANSWERED = ("http", "https")
 MAX_HOSTS = 64  # hosts remembered as routable (others are checked on each request)
+# What decide_check reads of the request's headers, and where WSGI keeps each.
+FORWARD_HEADERS = tuple(
+    (name, "HTTP_" + name.upper().replace("-", "_"))
+    for name in (*METHOD_HEADERS, *URI_HEADERS, *HOST_HEADERS)
+)
 NO_CONTENT = "204 NO CONTENT"
 OK = "200 OK"
 
@@ -141,7 +147,7 @@ class FastPath:
         endpoint = route[0]
         query = _plain_query(environ.get("QUERY_STRING", ""), endpoint)
         header = environ.get("HTTP_AUTHORIZATION", "")
-        if query is None or not header or any(name in environ for name in UNUSUAL):
+        if query is None or not header or UNUSUAL[0] in environ or UNUSUAL[1] in environ:
             return None
         if header.strip().partition(" ")[0].lower() not in SCHEMES:
             return None
@@ -157,7 +163,7 @@ class FastPath:
             return None  # jsonify indents: let Flask do it
         if not self._host_routable(environ, scheme):
             return None
-        with self.app.app_context():
+        with self.app.app_context() as context:
             try:
                 db.open_connection()
                 secret = secret_from(header, [])
@@ -170,7 +176,7 @@ class FastPath:
                 return None
             # The API blueprint's after_request: usage counts, then limits' headers.
             usage.flush_if_due()
-            window = g.get("rate_window")
+            window = context.g.get("rate_window")
         status, headers, body = answer
         if window is not None and window.allowed:  # a 429's came with its Problem
             headers.extend(window.headers().items())
@@ -189,8 +195,7 @@ class FastPath:
         limits.enforce(principal)
         usage.touch(principal)
         if endpoint == "api.check":
-            headers = EnvironHeaders(environ)
-            decide_check(principal, query.get("project"), query.get("scope"), headers)
+            decide_check(principal, query.get("project"), query.get("scope"), _named(environ))
             headers = [("Content-Type", "text/html; charset=utf-8"), *check_headers(principal)]
             return NO_CONTENT, headers, b""
         if endpoint == GET_DOCUMENT:
@@ -224,6 +229,12 @@ def _plain_query(query: str, endpoint: str) -> dict[str, str] | None:
             return None
         values[name] = value
     return values
+
+
+def _named(environ: dict) -> dict[str, str]:
+    """The headers check reads (forward.py, access.original_methods), by their names, as
+    werkzeug's EnvironHeaders gives them: a dict's `in` and `get` cost no KeyError each."""
+    return {name: environ[key] for name, key in FORWARD_HEADERS if key in environ}
 
 
 def init_app(app: Flask) -> None:

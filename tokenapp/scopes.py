@@ -3,6 +3,7 @@
 Pure: no Flask, no peewee. The catalogue is a TOML file (scopes.toml).
 """
 
+import functools
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,10 +37,14 @@ class Catalogue:
     scopes: dict[str, Scope]
     extensions: dict[str, frozenset[str]]
     _grants: dict = field(default_factory=dict, compare=False, repr=False)
+    # access.rules.decide's answers, kept per catalogue: a pure function of the
+    # scopes, role and operations asked (never of a credential's state).
+    decisions: dict = field(default_factory=dict, compare=False, repr=False)
 
-    @property
-    def entities(self) -> list[str]:
-        return sorted({e for scope in self.scopes.values() for e in scope.entities})
+    @functools.cached_property
+    def entities(self) -> tuple[str, ...]:
+        # Kept: a document read asks on every request (access.authorise).
+        return tuple(sorted({e for scope in self.scopes.values() for e in scope.entities}))
 
     @property
     def scope_strings(self) -> list[str]:

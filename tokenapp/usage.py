@@ -8,13 +8,13 @@ the dict grows past FLUSH_SIZE keys, and at process exit.
 
 import atexit
 import datetime
+import functools
 import logging
 import threading
 import time
 import uuid
 
-from flask import current_app
-from flask import has_app_context
+from flask.globals import _cv_app
 from peewee import EXCLUDED
 
 from .auth import Principal
@@ -39,11 +39,10 @@ _state = {"flushed_at": time.monotonic(), "atexit": False}
 
 def touch(principal: Principal) -> None:
     """Record one authenticated request of the principal's credential."""
-    moment = now()
+    hour, minute = _hour_and_minute(now())
     credential_id = principal.credential_id
-    if current_app.config["USAGE_COUNTS"]:
-        _count(credential_id, moment.replace(minute=0, second=0, microsecond=0))
-    minute = moment.replace(second=0, microsecond=0)
+    if _cv_app.get().app.config["USAGE_COUNTS"]:  # the variable: current_app costs ~1 µs
+        _count(credential_id, hour)
     if _last_written.get(credential_id) == minute:
         return
     _last_written[credential_id] = minute
@@ -53,6 +52,13 @@ def touch(principal: Principal) -> None:
             & (Credential.last_used.is_null() | (Credential.last_used < minute))
         )
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _hour_and_minute(moment: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
+    # now() is one value per second: its hour and minute made once, not per request.
+    minute = moment.replace(second=0, microsecond=0)
+    return minute.replace(minute=0), minute
 
 
 def _count(credential_id: uuid.UUID, hour: datetime.datetime) -> None:
@@ -68,7 +74,8 @@ def flush_if_due() -> None:
     """Flush when the interval has passed or the dict is large; never fails the request."""
     if not _pending:
         return
-    interval = current_app.config["USAGE_FLUSH_SECONDS"] if has_app_context() else 30
+    context = _cv_app.get(None)
+    interval = context.app.config["USAGE_FLUSH_SECONDS"] if context is not None else 30
     due = time.monotonic() - _state["flushed_at"] >= interval
     if not (due or len(_pending) >= FLUSH_SIZE):
         return

@@ -173,8 +173,9 @@ def check(principal: Principal, scope: str | None, slug: str | None, methods: li
         if scope is None:
             decide_any(principal, role, op)
             continue
-        held = catalogue().grants([scope])
-        bare = catalogue().grants([scope.partition(":")[0]])
+        # Tuples: grants keeps them as given (a list is sorted into a key on every call).
+        held = catalogue().grants((scope,))
+        bare = catalogue().grants((scope.partition(":")[0],))
         acting = {(entity, op) for entity, _ in bare if (entity, op) in bare}
         if not acting:
             raise refuse("scope", f"{method} does not apply to anything {scope!r} names.")

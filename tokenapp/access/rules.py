@@ -55,6 +55,8 @@ REFUSALS = {
 }
 ANY_ROLE = "owner"  # no project named: the role does not narrow, scopes still do
 ONE_DAY = datetime.timedelta(days=1)
+UNDECIDED = object()
+MAX_DECISIONS = 4096  # kept answers of decide, per catalogue, before they are dropped
 
 
 def catalogue() -> Catalogue:
@@ -134,10 +136,30 @@ def insufficient(entity: str, op: str, layer: str) -> Problem:
 
 def decide(principal: Principal, role: str | None, wanted: Iterable[Grant]) -> None:
     """Refuse unless every (entity, op) wanted is allowed; the first refusal names its layer."""
+    wanted = frozenset(wanted)
+    # refused_by is a pure function of the catalogue and these values: its answer is kept
+    # on the catalogue (a check asks it ~5 times per request). The scopes and role are
+    # the ones read with the secret for this request; nothing of a credential is kept.
+    decisions = catalogue().decisions
+    key = (principal.scopes, role, principal.read_only, wanted)
+    refusal = decisions.get(key, UNDECIDED)
+    if refusal is UNDECIDED:
+        refusal = _first_refusal(principal.scopes, role, principal.read_only, wanted)
+        if len(decisions) >= MAX_DECISIONS:
+            decisions.clear()
+        decisions[key] = refusal
+    if refusal is not None:
+        raise insufficient(*refusal)
+
+
+def _first_refusal(
+    scopes: tuple[str, ...] | None, role: str | None, read_only: bool, wanted: frozenset[Grant]
+) -> tuple[str, str, str] | None:
     for entity, op in sorted(wanted):
-        layer = refused_by(principal.scopes, role, principal.read_only, entity, op)
+        layer = refused_by(scopes, role, read_only, entity, op)
         if layer is not None:
-            raise insufficient(entity, op, layer)
+            return entity, op, layer
+    return None
 
 
 def decide_any(principal: Principal, role: str | None, op: str) -> None:

@@ -122,5 +122,8 @@ def _explain(principal: Principal, access: Access) -> dict:
     return {"role": access.role, "allowed": allowed, "refused": refused}
 
 
+TYPE_NAMES = {"pat": "personal_access_token", "export": "export_key", "full": "full_key"}
+
+
 def _type_name(kind: str) -> str:
-    return {"pat": "personal_access_token", "export": "export_key", "full": "full_key"}[kind]
+    return TYPE_NAMES[kind]
