@@ -23,6 +23,7 @@ best.
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -463,12 +464,12 @@ def compare_switches(args, servers: dict, fixtures: dict) -> dict[str, list[floa
     samples, and their median over the cycles, are steady.
     """
     paired: dict[str, list[float]] = {}
+    limited = itertools.cycle(fixtures["pat_limited_pool"])  # none reaches its limit (seed.py)
     for cycle in range(args.cycles):
         shift = cycle % len(VARIANTS)
         for label, server, fixture in VARIANTS[shift:] + VARIANTS[:shift]:
-            result = wrk(
-                servers[server].base + "/api/v1/auth/verify", args.cycle_seconds, fixtures[fixture]
-            )
+            secret = next(limited) if fixture == "pat_limited" else fixtures[fixture]
+            result = wrk(servers[server].base + "/api/v1/auth/verify", args.cycle_seconds, secret)
             if result["errors"]:
                 raise RuntimeError(f"{label}: {result['errors']} errors")
             paired.setdefault(label, []).append(result["rps"])
