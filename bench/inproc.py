@@ -161,13 +161,14 @@ def parts(app, fixtures: dict, repeat: int) -> list[tuple[str, float]]:
             ("`usage.flush_if_due` (not due)", usage.flush_if_due),
             ("`access.admit` (no allowlist)", partial(admit, principal, "127.0.0.1")),
         ]
-        result = [(name, _median(step, repeat)) for name, step in steps]
-    result.insert(0, ("app context push + pop, connection kept", _median(push_pop, repeat)))
+        result = [(name, median_us(step, repeat)) for name, step in steps]
+    result.insert(0, ("app context push + pop, connection kept", median_us(push_pop, repeat)))
     return result
 
 
-def _median(step: Callable, repeat: int) -> float:
-    for _ in range(200):
+def median_us(step: Callable, repeat: int, warm_up: int = 200) -> float:
+    """µs median of step(), each call timed alone, after warm_up calls."""
+    for _ in range(warm_up):
         step()
     samples = []
     clock = time.perf_counter_ns

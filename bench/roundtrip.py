@@ -13,29 +13,15 @@ psycopg2's own share of a round trip. README, "Several nodes on PostgreSQL".
 import argparse
 import os
 import socket
-import statistics
 import struct
 import sys
-import time
-from collections.abc import Callable
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
 from bench.inproc import local_socket
+from bench.inproc import median_us
 from bench.run import PG_DEFAULT
 from bench.run import PG_SETTING
-
-
-def _median(step: Callable, repeat: int) -> float:
-    for _ in range(500):
-        step()
-    samples = []
-    clock = time.perf_counter_ns
-    for _ in range(repeat):
-        start = clock()
-        step()
-        samples.append(clock() - start)
-    return statistics.median(samples) / 1000
 
 
 class Bare:
@@ -93,7 +79,9 @@ def measure(url: str, repeat: int) -> tuple[float, float]:
         cursor.fetchall()
 
     try:
-        return _median(lambda: bare.query("SELECT 1"), repeat), _median(driven, repeat)
+        return median_us(lambda: bare.query("SELECT 1"), repeat, 500), median_us(
+            driven, repeat, 500
+        )
     finally:
         conn.close()
         bare.sock.close()

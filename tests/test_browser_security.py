@@ -91,6 +91,31 @@ def code(key: str, steps: int = 0) -> str:
     return rfc6238(base64.b32decode(key), int(time.time()) + 30 * steps)
 
 
+def alice_with_a_passkey_device(page, servers, recovery_code: str):
+    """(context, tab): a browser at http://localhost (WebAuthn wants a domain name as
+    relying party ID, not 127.0.0.1) with Chromium's virtual authenticator (DevTools
+    WebAuthn domain), signed in as alice with a recovery code."""
+    server, _ = servers
+    context = page.context.browser.new_context(
+        base_url=f"http://localhost:{server.port}", bypass_csp=True
+    )
+    tab = context.new_page()
+    cdp = context.new_cdp_session(tab)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": VIRTUAL_AUTHENTICATOR})
+    tab.goto("/login")
+    tab.get_by_label("Username").fill("alice")
+    tab.get_by_label("Password").fill(PASSWORD)
+    tab.get_by_role("button", name="Log in").click()
+    tab.get_by_label("Code").fill(recovery_code)
+    tab.get_by_role("button", name="Verify").click()
+    # Let that sign-in's page finish: its response, landing after the next one, could put
+    # back a cookie without the CSRF secret the security page's form and challenge are bound to.
+    tab.wait_for_url(re.compile(r"localhost:\d+/$"))
+    tab.wait_for_load_state()
+    return context, tab
+
+
 def test_enrol_totp_then_sign_in_with_password_and_code(page, servers):
     server, _ = servers
     page.goto("/")
@@ -155,24 +180,7 @@ def test_register_a_passkey_then_sign_in_with_it(page, servers):
 
     At http://localhost: WebAuthn needs a domain name as relying party ID, not 127.0.0.1.
     """
-    server, _ = servers
-    context = page.context.browser.new_context(
-        base_url=f"http://localhost:{server.port}", bypass_csp=True
-    )
-    tab = context.new_page()
-    cdp = context.new_cdp_session(tab)
-    cdp.send("WebAuthn.enable")
-    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": VIRTUAL_AUTHENTICATOR})
-    tab.goto("/login")
-    tab.get_by_label("Username").fill("alice")
-    tab.get_by_label("Password").fill(PASSWORD)
-    tab.get_by_role("button", name="Log in").click()
-    tab.get_by_label("Code").fill(SAVED["recovery"][0])
-    tab.get_by_role("button", name="Verify").click()
-    # Let that sign-in's page finish: its response, landing after the next one, could put
-    # back a cookie without the CSRF secret the security page's form and challenge are bound to.
-    tab.wait_for_url(re.compile(r"localhost:\d+/$"))
-    tab.wait_for_load_state()
+    context, tab = alice_with_a_passkey_device(page, servers, SAVED["recovery"][0])
     tab.goto("/account/security")
     tab.get_by_label("Name").fill("laptop")
     tab.get_by_role("button", name="Add a passkey").click()
@@ -224,22 +232,8 @@ def test_end_another_session_and_see_it_end(page, servers):
 def test_two_open_passkey_pages_each_finish_their_ceremony(page, servers):
     """Each page the server renders holds its own challenge: the older of two open tabs
     (or a page the browser fetched twice) still registers and signs in."""
-    server, _ = servers
-    context = page.context.browser.new_context(
-        base_url=f"http://localhost:{server.port}", bypass_csp=True
-    )
-    first, second = context.new_page(), context.new_page()
-    cdp = context.new_cdp_session(first)
-    cdp.send("WebAuthn.enable")
-    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": VIRTUAL_AUTHENTICATOR})
-    first.goto("/login")
-    first.get_by_label("Username").fill("alice")
-    first.get_by_label("Password").fill(PASSWORD)
-    first.get_by_role("button", name="Log in").click()
-    first.get_by_label("Code").fill(SAVED["recovery"][1])
-    first.get_by_role("button", name="Verify").click()
-    first.wait_for_url(re.compile(r"localhost:\d+/$"))
-    first.wait_for_load_state()
+    context, first = alice_with_a_passkey_device(page, servers, SAVED["recovery"][1])
+    second = context.new_page()
     first.goto("/account/security")
     second.goto("/account/security")  # a newer challenge, from the same cookie
     first.bring_to_front()  # WebAuthn answers only the focused tab
