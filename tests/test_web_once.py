@@ -1,6 +1,7 @@
 """A reload of the page that shows a new secret must not mint another one."""
 
 import re
+import secrets
 
 import pytest
 from conftest import bearer
@@ -109,3 +110,16 @@ def test_a_fresh_form_acts_again(client, member):
         data = dict(form_fields(client, page, page), kind="full", label=label)
         assert client.post(page, data=data).status_code == 201
     assert Credential.select().where(Credential.kind == "full").count() == 2
+
+
+def test_a_forged_nonce_cannot_grow_the_session_cookie(client, member):
+    """The session remembers nonces of the shape the pages issue; a client sending huge ones
+    (a few KB each) would otherwise push its cookie past the browser's 4 KB limit."""
+    user, project = member
+    page = f"/projects/{project.slug}/keys"
+    fields = form_fields(client, page, page)
+    for n in range(4):
+        forged = secrets.token_urlsafe(2000)  # random: the cookie's compression can't shrink it
+        data = dict(fields, kind="full", label=f"deploy {n}", once=forged)
+        assert client.post(page, data=data).status_code == 201
+    assert len(client.get_cookie("tokenapp_session").value) < 1500

@@ -4,10 +4,11 @@ The page that shows a new secret is the response to the POST that made it
 (the secret is never stored). A reload re-sends that POST; without this it
 would mint yet another secret. Each such form carries a nonce; the session
 remembers the last nonces used (a nonce is not a secret, so a signed cookie
-is a fine place for it). A form sent without one acts as before, so scripted
-clients keep working.
+is a fine place for it). A form sent without one, or with one no page of ours
+issued, acts as before, so scripted clients keep working.
 """
 
+import re
 import secrets
 
 from flask import flash
@@ -18,6 +19,10 @@ from wtforms import HiddenField
 
 SESSION_KEY = "used_forms"
 REMEMBERED = 32
+NONCE_BYTES = 16
+# The shape OnceField issues (token_urlsafe(16)): only such nonces are remembered, so a
+# client sending huge ones cannot push its own session cookie past a browser's 4 KB.
+NONCE = re.compile(r"[A-Za-z0-9_-]{22}")
 ALREADY_DONE = (
     "This form was already submitted; the secret was shown once and cannot be shown again."
 )
@@ -25,12 +30,12 @@ ALREADY_DONE = (
 
 class OnceField(HiddenField):
     def __init__(self, **kwargs):
-        super().__init__(default=lambda: secrets.token_urlsafe(16), **kwargs)
+        super().__init__(default=lambda: secrets.token_urlsafe(NONCE_BYTES), **kwargs)
 
 
 def claim(nonce: str | None, target: str = "") -> bool:
     """True the first time (nonce, target) is seen in this session; False after."""
-    if not nonce:
+    if not nonce or not NONCE.fullmatch(nonce):  # none, or not one a page of ours issued
         return True
     mark = f"{target}:{nonce}"
     used = session.get(SESSION_KEY, [])
