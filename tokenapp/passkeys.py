@@ -189,5 +189,5 @@ def _take_challenge(credential: str, purpose: str) -> bytes:
     except Exception:  # not JSON, no such field, not base64url, not client data
         raise PasskeyError("The passkey answer is malformed.") from None
     if not ceremonies.take(purpose, signed):
-        raise PasskeyError("The sign-in took too long or was already used. Try again.")
+        raise PasskeyError("The passkey prompt took too long or was already used. Try again.")
     return signed
