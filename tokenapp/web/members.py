@@ -70,6 +70,17 @@ def _actor():
     return current_user._get_current_object()
 
 
+def _refused(mine: Membership, exc: projects.ProjectError, sent, name=None, **forms):
+    """The page again with the domain's refusal of the form `sent`: 409 for a conflict,
+    else 400; a fault of the name itself beside `name` (its field), the rest above it."""
+    conflict = isinstance(exc, projects.ProjectConflict)
+    if name is not None and exc.field == "username" and not conflict:
+        name.errors.append(str(exc))
+    else:
+        sent.form_errors.append(str(exc))
+    return _page(mine, status=409 if conflict else 400, **forms)
+
+
 def _back(slug: str):
     return redirect(url_for("web.project_members", slug=slug))
 
@@ -94,8 +105,7 @@ def add_member(slug: str):
     try:
         projects.add_member(mine.project, user, form.role.data, actor=_actor())
     except projects.ProjectError as exc:
-        form.form_errors.append(str(exc))
-        return _page(mine, form, 409 if isinstance(exc, projects.ProjectConflict) else 400)
+        return _refused(mine, exc, form, form=form)
     flash(f"Added {user.username} as {form.role.data}.", "success")
     return _back(slug)
 
@@ -115,12 +125,7 @@ def add_service_account(slug: str):
             actor=_actor(),
         )
     except projects.ProjectError as exc:
-        conflict = isinstance(exc, projects.ProjectConflict)
-        if exc.field == "username" and not conflict:  # the name itself: said beside it
-            form.service_name.errors.append(str(exc))
-        else:
-            form.form_errors.append(str(exc))
-        return _page(mine, service_form=form, status=409 if conflict else 400)
+        return _refused(mine, exc, form, name=form.service_name, service_form=form)
     flash(f"Added service account {user.username}; create its keys on the key page.", "success")
     return _back(slug)
 
