@@ -67,6 +67,31 @@ def test_bodies_follow_the_catalogue_and_the_contract(app, spec):
     assert collection["schema"]["enum"] == [e for e in catalogue.entities if e != "users"]
 
 
+def test_keys_are_described_as_answered_with_their_limits_rule(
+    client, spec, make_user, make_project, make_token
+):
+    """The Key schema names every field a key answer has (`expiration` too), and the key
+    routes that make or change a key say the limits rule and its 403 (issue 12)."""
+    owner = make_user()
+    make_project("acme", owner=owner)
+    every = ["automation", "company", "connector_auth", "connectors", "dashboard", "embed"]
+    _, pat = make_token(every, user=owner, days=30)
+    made = client.post(
+        "/api/v1/projects/acme/keys",
+        json={"kind": "full", "label": "ci"},
+        headers={"Authorization": f"Bearer {pat}"},
+    ).get_json()
+    key = spec["components"]["schemas"]["Key"]
+    assert set(key["required"]) == set(key["properties"]) == set(made) - {"key"}
+    paths = spec["paths"]
+    one = paths["/api/v1/projects/{project}/keys/{key_id}"]
+    regenerate = paths["/api/v1/projects/{project}/keys/{key_id}/regenerate"]["post"]
+    for operation in (paths["/api/v1/projects/{project}/keys"]["post"], one["patch"], regenerate):
+        assert "refused_by: limits" in operation["description"], operation["operationId"]
+        assert "403" in operation["responses"]
+    assert "limits" in spec["components"]["responses"]["403"]["description"]
+
+
 def test_both_security_schemes_and_public_routes(spec):
     schemes = spec["components"]["securitySchemes"]
     assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}

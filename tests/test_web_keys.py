@@ -328,3 +328,29 @@ def test_a_bad_key_form_says_so_above_the_fields(client, member):
     assert response.status_code == 422
     assert "No key was created: correct the fields marked below." in page
     assert 'aria-invalid="true"' in page
+
+
+def test_a_key_that_ends_with_its_token_shows_when_and_can_be_revoked_once_expired(
+    app, client, clock, member, make_token
+):
+    """A key made through the API by an expiring token ends with it (issue 12): its pages
+    say when, and an expired key, which no longer works, can still be revoked there."""
+    app.config["CLOCK"] = clock
+    user, project = member
+    every = ["automation", "company", "connector_auth", "connectors", "dashboard", "embed"]
+    _, pat = make_token(every, user=user, days=30)
+    response = client.post(
+        f"/api/v1{keys_url(project)}", json={"kind": "export", "label": "ci"}, headers=bearer(pat)
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    made = response.get_json()
+    detail = f"{keys_url(project)}/{made['id']}"
+    assert "Expires" in html(client.get(detail))
+    assert "Expires" in html(client.get(keys_url(project)))
+    clock.advance(days=31)
+    page = html(client.get(detail))
+    assert "state-expired" in page and f"{made['id']}/regenerate" not in page
+    assert f"{made['id']}/revoke" in page
+    assert f"{made['id']}/revoke" in html(client.get(keys_url(project)))
+    assert post_form(client, detail, f"{detail}/revoke", {}).status_code == 303
+    assert Credential.get_by_id(made["id"]).revoked_at is not None

@@ -87,7 +87,7 @@ def issue(
             project=project,
             note=note,
             scopes=scopes if kind == "pat" else None,
-            expires_at=expires_at if kind == "pat" else None,
+            expires_at=expires_at,
             ip_allowlist=ip_allowlist,
             rate_limit=rate_limit,
         )

@@ -32,6 +32,7 @@ from .rules import decide_any
 from .rules import explain
 from .rules import refuse
 from .tokens import grantable
+from .tokens import own_limits
 from .tokens import sees
 from .tokens import token_access
 
@@ -49,6 +50,7 @@ __all__ = [
     "original_methods",
     "explain",
     "grantable",
+    "own_limits",
     "project_for",
     "require",
     "sees",

@@ -47,7 +47,7 @@ REFUSALS = {
     "method": "/auth/check: a method that names no operation",
     "project": "/auth/check: a project the credential cannot see",
     "credential": "only a personal access token manages tokens",
-    "limits": "a token's limits only tighten",
+    "limits": "a token's limits only tighten, for the tokens and keys it makes or changes",
     "expiry": "a token cannot outlast the token that makes it",
     "address": "the credential's allowed networks",
     "rules": "/auth/check: no rule of TOKENAPP_FORWARD_RULES covers the request",

@@ -31,8 +31,7 @@ def token_access(principal: Principal, op: str, token_id: str | None) -> Credent
     credential = _own_token(principal, token_id)
     covers(principal, credential.scopes)
     if op != "read":  # changing a token the caller could not have made would widen the caller
-        within_limits(principal, {"ip_allowlist": credential.ip_allowlist,
-                                  "rate_limit": credential.rate_limit})  # fmt: skip
+        holds(principal, credential)
     return credential
 
 
@@ -71,6 +70,19 @@ def within_limits(principal: Principal, fields: dict) -> None:
                 "limits",
                 f"The rate limit must be at most this token's own ({principal.rate_limit}/min).",
             )
+
+
+def holds(principal: Principal, credential: Credential) -> None:
+    """The credential's limits lie within the caller's: it may change or regenerate it."""
+    within_limits(principal, {"ip_allowlist": credential.ip_allowlist,
+                              "rate_limit": credential.rate_limit})  # fmt: skip
+
+
+def own_limits(principal: Principal, body: dict) -> dict:
+    """Omitted limits are the caller's own: what a limited token makes is limited too."""
+    body.setdefault("ip_allowlist", principal.ip_allowlist and list(principal.ip_allowlist))
+    body.setdefault("rate_limit", principal.rate_limit)
+    return body
 
 
 def grantable(

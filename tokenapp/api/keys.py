@@ -9,10 +9,13 @@ from ..access import any_credential
 from ..access import project_for
 from ..access.keys import KINDS
 from ..access.keys import holder_for
+from ..access.keys import key_expiry
 from ..access.keys import key_manager
 from ..access.keys import key_of
 from ..access.keys import may_mint
+from ..access.keys import new_key
 from ..access.keys import own_key
+from ..access.keys import within_limits
 from ..auth import Principal
 from ..fields import USERNAME
 from ..models import Credential
@@ -66,6 +69,9 @@ def create_key(project: str):
     """Create a key of the caller's; the response is the only time a full key's secret is shown.
 
     An owner may give ``"user"``: a service account of the project the key acts as.
+    Limits only tighten: `ip_allowlist` and `rate_limit` lie within the token's own
+    (omitted: the token's own; else 403 `refused_by: limits`), and the key expires
+    when the token does (`expiration`; none for a token that never expires).
     """
     principal, access = _manager(project)
     body = read_body(
@@ -80,13 +86,15 @@ def create_key(project: str):
     )
     holder = holder_for(principal, access.project.id, access.role, body.get("user"))
     may_mint(principal, body["kind"])
+    expires_at = new_key(principal, body)
     credential, secret = lifecycle.issue(
         body["kind"],
         holder,
         body["label"],
         project=access.project,
-        ip_allowlist=body.get("ip_allowlist"),
-        rate_limit=body.get("rate_limit"),
+        expires_at=expires_at,
+        ip_allowlist=body["ip_allowlist"],
+        rate_limit=body["rate_limit"],
         actor=User.get_by_id(principal.user_id),
     )
     return jsonify(key_body(credential, holder, secret)), 201
@@ -107,11 +115,16 @@ def get_key(project: str, key_id: str):
 @any_credential  # access/keys.py decides
 def update_key(project: str, key_id: str):
     """Change the label, IP allowlist or rate limit of the caller's own key (or, for an
-    owner, a service account's)."""
+    owner, a service account's).
+
+    Limits only tighten: the key's limits, and the new ones, lie within the token's
+    own (else 403 `refused_by: limits`).
+    """
     principal, access = _manager(project)
     credential = _key(principal, access, key_id)
     own_key(principal, access.role, credential)
     body = read_body({"label": text(1, 255), "ip_allowlist": cidr_list, "rate_limit": RATE_LIMIT})
+    within_limits(principal, body)
     if "label" in body:
         body["note"] = body.pop("label")
     lifecycle.update(credential, actor=User.get_by_id(principal.user_id), **body)
@@ -126,7 +139,8 @@ def regenerate_key(project: str, key_id: str):
     one stops at once, or after `grace` days.
 
     With ``"grace_until_first_use": true`` the old secret stops at the new one's
-    first request, `grace` days (default 7) at the latest.
+    first request, `grace` days (default 7) at the latest. Only a key within the
+    token's limits (else 403 `refused_by: limits`); it then expires when the token does.
     """
     principal, access = _manager(project)
     credential = _key(principal, access, key_id)
@@ -134,7 +148,8 @@ def regenerate_key(project: str, key_id: str):
     may_mint(principal, credential.kind)
     body = read_body(ROTATION)
     actor = User.get_by_id(principal.user_id)
-    secret = lifecycle.regenerate(credential, **rotation(body), actor=actor)
+    expires_at = key_expiry(principal)
+    secret = lifecycle.regenerate(credential, expires_at=expires_at, **rotation(body), actor=actor)
     grace = lifecycle.grace_until(credential.id)
     return jsonify(key_body(credential, credential.user, secret, grace))
 

@@ -53,6 +53,12 @@ def key_schemas(grace: dict, rate_limit: dict) -> dict:
         "created_at": TIME,
         "last_used": TIME,
         "state": {"type": "string"},
+        "expiration": {
+            **TIME,
+            "description": "When the key stops: that of the token that made or last "
+            "regenerated it through the API; null: never (keys from the pages and the CLI).",
+        },
+        "expires_soon": {"type": "boolean"},
         "previous_secret_expires_at": TIME,
         "ip_allowlist": {"type": ["array", "null"], "items": {"type": "string"}},
         "rate_limit": {"type": ["integer", "null"]},

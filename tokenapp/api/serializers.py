@@ -20,6 +20,8 @@ def _credential(credential: Credential, grace_until, own: dict, secret: dict) ->
         "created_at": timestamp(credential.created_at),
         "last_used": timestamp(credential.last_used),
         "state": credential.state,
+        "expiration": timestamp(credential.expires_at),
+        "expires_soon": expires_soon(credential.expires_at),
         "previous_secret_expires_at": timestamp(grace_until),
         "ip_allowlist": credential.ip_allowlist,
         "rate_limit": credential.rate_limit,
@@ -32,8 +34,6 @@ def token(credential: Credential, secret: str | None = None, grace_until=None) -
     own = {
         "note": credential.note,
         "scopes": credential.scopes,
-        "expiration": timestamp(credential.expires_at),
-        "expires_soon": expires_soon(credential.expires_at),
     }
     return _credential(credential, grace_until, own, {"token": secret})
 

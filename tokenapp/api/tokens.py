@@ -67,9 +67,7 @@ def create_token():
         },
         required=("expiration", "scopes", "note"),
     )
-    # Omitted limits are the caller's own: a limited token's child is limited too.
-    body.setdefault("ip_allowlist", principal.ip_allowlist and list(principal.ip_allowlist))
-    body.setdefault("rate_limit", principal.rate_limit)
+    access.own_limits(principal, body)
     _within_policy(body["expiration"])
     expires_at = access.grantable(principal, body, lifecycle.expiry(body["expiration"]))
     credential, secret = lifecycle.issue(
