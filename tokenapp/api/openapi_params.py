@@ -44,7 +44,7 @@ def collection() -> dict:
 
 EXPLAIN = query("explain", "1 or true: list what the credential can do per project.",
                  {"type": "string"})  # fmt: skip
-ITEM = [PROJECT, "collection", DOC]
+ITEM = [PROJECT, collection, DOC]
 
 
 def check_params() -> list[dict]:
