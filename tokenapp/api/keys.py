@@ -26,6 +26,7 @@ from ..validation import read_body
 from ..validation import text
 from . import bp
 from .serializers import key as key_body
+from .tokens import NOTE as LABEL  # a key's label: a token's note's bounds
 from .tokens import RATE_LIMIT
 from .tokens import ROTATION
 from .tokens import rotation
@@ -77,7 +78,7 @@ def create_key(project: str):
     body = read_body(
         {
             "kind": one_of(KINDS),
-            "label": text(1, 255),
+            "label": LABEL,
             "user": text(USERNAME.low, USERNAME.high),
             "ip_allowlist": cidr_list,
             "rate_limit": RATE_LIMIT,
@@ -123,7 +124,7 @@ def update_key(project: str, key_id: str):
     principal, access = _manager(project)
     credential = _key(principal, access, key_id)
     own_key(principal, access.role, credential)
-    body = read_body({"label": text(1, 255), "ip_allowlist": cidr_list, "rate_limit": RATE_LIMIT})
+    body = read_body({"label": LABEL, "ip_allowlist": cidr_list, "rate_limit": RATE_LIMIT})
     within_limits(principal, body)
     if "label" in body:
         body["note"] = body.pop("label")

@@ -18,6 +18,7 @@ from wtforms.validators import ValidationError
 from wtforms.widgets import PasswordInput
 
 from .. import validation
+from ..fields import EXPIRATION_DAYS
 from ..fields import USERNAME
 from ..models import ROLES
 from ..service_accounts import ROLES as SERVICE_ROLES
@@ -129,8 +130,11 @@ class AppointOwnerForm(FlaskForm):
 def _days_or_blank(form, field) -> None:
     value = (field.data or "").strip()
     field.data = value
-    if value and not (value.isascii() and value.isdigit() and 1 <= int(value) <= 3650):
-        raise ValidationError("A whole number of days from 1 to 3650, or empty for no maximum.")
+    low, high = EXPIRATION_DAYS.low, EXPIRATION_DAYS.high  # policy.save's bounds too
+    if value and not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+        raise ValidationError(
+            f"A whole number of days from {low} to {high}, or empty for no maximum."
+        )
 
 
 class PolicyForm(FlaskForm):
