@@ -19,6 +19,9 @@ from wtforms.widgets import PasswordInput
 
 from .. import validation
 from ..fields import EXPIRATION_DAYS
+from ..fields import PASSKEY_NAME
+from ..fields import PROJECT_NAME
+from ..fields import SLUG
 from ..fields import USERNAME
 from ..models import ROLES
 from ..service_accounts import ROLES as SERVICE_ROLES
@@ -59,7 +62,7 @@ class CodeForm(FlaskForm):
 class PasskeyForm(FlaskForm):
     """A WebAuthn answer as JSON (filled in by static/passkeys.js), and a name when adding one."""
 
-    name = StringField("Name", validators=[Length(max=64)], filters=[_strip])
+    name = StringField("Name", validators=[Length(max=PASSKEY_NAME.high)], filters=[_strip])
     credential = HiddenField(validators=[DataRequired(), Length(max=20000)])
 
 
@@ -104,8 +107,8 @@ class ActionForm(FlaskForm):
 
 
 class ProjectForm(FlaskForm):
-    slug = StringField("Slug", validators=[DataRequired(), Length(max=64)])
-    name = StringField("Name", validators=[Length(max=200)])
+    slug = StringField("Slug", validators=[DataRequired(), Length(max=SLUG.high)])
+    name = StringField("Name", validators=[Length(max=PROJECT_NAME.high)])
 
 
 class AddMemberForm(FlaskForm):
