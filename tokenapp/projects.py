@@ -61,6 +61,11 @@ def membership(slug: str, user_id: int):
     )
 
 
+def find(slug: str) -> Project | None:
+    """The project at slug, whoever asks (an admin's pages); members ask `membership`."""
+    return Project.get_or_none(Project.slug == slug)
+
+
 def visible_to(user_id: int):
     return (
         Project.select(Project, Membership.role)
@@ -208,7 +213,7 @@ def remove_member(membership: Membership, *, actor: User | None = None) -> None:
             User.update(is_active=False).where(User.id == user.id).execute()
 
 
-def membership_of(project: Project, username: str) -> Membership | None:
+def membership_of(project: Project | int, username: str) -> Membership | None:
     return (
         Membership.select(Membership, User)
         .join(User)

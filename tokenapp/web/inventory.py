@@ -219,7 +219,7 @@ def _projects_page(form=None, failed_slug=None, status=200):
 @bp.post("/admin/projects/<slug>/owner")
 @admin_required
 def appoint_owner(slug: str):
-    project = Project.get_or_none(Project.slug == slug) or abort(404)
+    project = projects.find(slug) or abort(404)
     form = AppointOwnerForm()
     if not form.validate_on_submit():
         return _projects_page(form, slug, 422)
