@@ -232,7 +232,7 @@ def _plain_query(query: str, endpoint: str) -> dict[str, str] | None:
 
 
 def _named(environ: dict) -> dict[str, str]:
-    """The headers check reads (forward.py, access.original_methods), by their names, as
+    """The headers check reads (forward.original_request), by their names, as
     werkzeug's EnvironHeaders gives them: a dict's `in` and `get` cost no KeyError each."""
     return {name: environ[key] for name, key in FORWARD_HEADERS if key in environ}
 
