@@ -17,10 +17,10 @@ from flask_login import login_required
 from .. import audit
 from .. import credentials
 from .. import sessions
-from ..models import User
 from ..models import UserSession
 from . import bp
 from .admin import admin_required
+from .admin import user_or_404
 from .forms import ActionForm
 
 
@@ -69,7 +69,7 @@ def end_other_sessions():
 @bp.post("/admin/users/<int:user_id>/sessions/end")
 @admin_required
 def admin_end_sessions(user_id: int):
-    user = User.get_or_none(User.id == user_id) or abort(404)
+    user = user_or_404(user_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     sessions.end_all(user)
