@@ -41,7 +41,7 @@ ERROR_TEXT = {
     400: "Malformed request (bad JSON, or more than one credential).",
     401: "Missing, unknown, expired or revoked credential (RFC 6750 challenge).",
     403: "The credential is valid but lacks the scope, role or write access needed, or "
-    "asks for more than its own limits allow (`refused_by`).",
+    "asks for more than its own limits allow, or came over plain HTTP (`refused_by`).",
     404: "No such resource visible to this credential.",
     409: "Conflicts with the current state.",
     413: "The body is too large.",
