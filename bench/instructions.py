@@ -63,11 +63,11 @@ def count(name: str, requests: int, fixtures: dict, secrets: dict) -> float:
     argv = [sys.executable, "-m", "bench.instructions", fixtures["database_url"], "--child", name]
     env = {**os.environ, **secrets, "PYTHONHASHSEED": "0"}
     env["TOKENAPP_INSTANCE_PATH"] = fixtures["instance"]
-    subprocess.run([*argv, "1"], env=env, check=True, timeout=120)  # noqa: S603
+    subprocess.run([*argv, "1"], env=env, check=True, timeout=120)
     totals = []
     for n in (0, requests):
         grind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
-        done = subprocess.run(  # noqa: S603
+        done = subprocess.run(
             [*grind, *argv, str(n)], env=env, capture_output=True, text=True, timeout=1800
         )
         if done.returncode:

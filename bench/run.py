@@ -90,8 +90,8 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         argv = [a.replace("{bind}", f"127.0.0.1:{self.port}") for a in argv]
-        self.log = open(log, "w")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.log = open(log, "w")  # closed in stop
+        self.proc = subprocess.Popen(
             argv,
             env={**os.environ, **env},
             cwd=ROOT,
@@ -150,7 +150,7 @@ def wrk(url: str, duration: float, secret: str | None = None, body: str | None =
     seconds = f"-d{max(1, round(duration))}s"
     argv = ["wrk", "-t1", f"-c{CONNECTIONS}", seconds, "--timeout", f"{WRK_TIMEOUT}s"]
     argv += ["-s", str(LUA), url]
-    out = subprocess.run(  # noqa: S603
+    out = subprocess.run(
         argv, env=env, capture_output=True, text=True, timeout=duration + 30, check=True
     ).stdout
     line = [text for text in out.splitlines() if text.startswith("{")][-1]
@@ -275,7 +275,7 @@ def postgres_server() -> tuple[str | None, str]:
         parts = urlsplit(url)
         path = parts.path if parts.path not in ("", "/") else "/postgres"
         psycopg2.connect(urlunsplit(parts._replace(path=path)), connect_timeout=3).close()
-    except Exception as exc:  # noqa: BLE001  (no driver, refused, auth: all mean skip)
+    except Exception as exc:  # no driver, refused, auth: all mean skip
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return None, (
             f"PostgreSQL leg skipped: cannot reach {shown(url)} ({first}). Set {PG_SETTING} "

@@ -49,7 +49,7 @@ class Server(Started):
 
     def start(self, timeout: float = 60) -> "Server":
         begin = time.monotonic()
-        self._log_file = open(self.log, "wb")  # noqa: SIM115  (closed in stop)
+        self._log_file = open(self.log, "wb")  # closed in stop
         self.process = subprocess.Popen(
             self.argv,
             env=self.env,

@@ -99,7 +99,7 @@ class Nginx(Started):
         self.prefix.chmod(0o711)
         (self.prefix / "site.conf").write_text(self.site)
         (self.prefix / "nginx.conf").write_text(MAIN.format(prefix=self.prefix))
-        self.process = subprocess.Popen(  # noqa: S603  (fixed arguments)
+        self.process = subprocess.Popen(  # fixed arguments
             [
                 NGINX, "-p", f"{self.prefix}/", "-c", str(self.prefix / "nginx.conf"),
                 "-e", str(self.prefix / "error.log"),

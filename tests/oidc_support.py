@@ -115,7 +115,7 @@ class Provider:
         self.port = free_port()
         self.proxy = Proxy(self.port)
         self.issuer = self.proxy.url
-        self._log = open(log, "wb")  # noqa: SIM115  (closed in stop)
+        self._log = open(log, "wb")  # closed in stop
         self.process = subprocess.Popen(
             ["node", str(SCRIPT), str(self.port), self.issuer, redirect_uri, CLIENT_SECRET],
             env={**os.environ, "OIDC_PROVIDER_DIR": str(PACKAGE)},

@@ -42,7 +42,7 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _answer  # noqa: N815
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
 
     def log_message(self, *args):
         pass
@@ -83,8 +83,8 @@ class Caddy(Started):
             "XDG_CONFIG_HOME": str(self.prefix / "config"),
             "XDG_DATA_HOME": str(self.prefix / "data"),
         }
-        self.log = open(self.prefix / "caddy.log", "wb")  # noqa: SIM115  (closed in stop)
-        self.process = subprocess.Popen(  # noqa: S603  (fixed arguments)
+        self.log = open(self.prefix / "caddy.log", "wb")  # closed in stop
+        self.process = subprocess.Popen(  # fixed arguments
             [CADDY, "run", "--config", str(config), "--adapter", "caddyfile"],
             stdin=subprocess.DEVNULL,
             stdout=self.log,

@@ -207,6 +207,17 @@ def test_plain_http_from_another_host_is_refused(client, issue, carrier):
     assert_problem(response, 403)
 
 
+def test_plain_http_refusal_names_its_rule_like_every_403(client, issue):
+    # access builds every 403 of the API: this one names the transport rule, and carries
+    # no insufficient_scope challenge (the credential's scopes are not what refuses).
+    _, secret = issue("pat")
+    response = client.get(VERIFY, headers=bearer(secret), environ_base=REMOTE)
+    assert_problem(response, 403)
+    assert response.json["refused_by"] == "transport"
+    assert response.json["type"].endswith("https-required")
+    assert "WWW-Authenticate" not in response.headers
+
+
 def test_https_from_another_host_is_accepted(client, issue):
     _, secret = issue("pat")
     response = client.get(

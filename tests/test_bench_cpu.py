@@ -43,14 +43,14 @@ def test_parse_stat_of_this_process_agrees_with_os_times():
 
 @pytest.mark.backend_independent
 def test_snapshot_skips_processes_that_are_gone():
-    child = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: S603
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     assert cpu.snapshot([child.pid]) == {}
 
 
 @pytest.mark.backend_independent
 def test_process_tree_is_the_master_and_its_children():
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # noqa: S603
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         tree = cpu.process_tree(os.getpid())
         assert tree[0] == os.getpid()

@@ -63,8 +63,8 @@ class Gunicorn(Server):
 
     def start(self, timeout: float = 60) -> "Gunicorn":
         begin = time.monotonic()
-        self._log_file = open(self.log, "wb")  # noqa: SIM115  (closed in stop)
-        self.process = subprocess.Popen(  # noqa: S603  (our own interpreter, fixed arguments)
+        self._log_file = open(self.log, "wb")  # closed in stop
+        self.process = subprocess.Popen(  # our own interpreter, fixed arguments
             self.argv,
             env=self.env,
             cwd=self.cwd,

@@ -43,7 +43,7 @@ def race(calls):
         try:
             barrier.wait(timeout=30)
             results[index] = calls[index]()
-        except Exception as exc:  # noqa: BLE001  (asserted by the caller)
+        except Exception as exc:  # asserted by the caller
             results[index] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]

@@ -44,7 +44,7 @@ def two_workers(deployment, tmp_path):  # noqa: F811 (the fixture imported above
     env, issued, _ = deployment
     port = free_port()
     log_path = tmp_path / "server.log"
-    log = open(log_path, "wb")  # noqa: SIM115 (closed in stop)
+    log = open(log_path, "wb")  # closed in stop
     process = subprocess.Popen(
         [SCRIPT, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
         env=env,

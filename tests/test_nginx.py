@@ -36,10 +36,10 @@ needs_nginx = pytest.mark.skipif(
 class Echo(http.server.BaseHTTPRequestHandler):
     """The protected service: answers with the X-Auth-User nginx gave it."""
 
-    def do_GET(self):  # noqa: N802  (http.server's naming)
+    def do_GET(self):  # http.server's naming
         self._answer()
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         self._answer()
 
     def _answer(self):

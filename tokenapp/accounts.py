@@ -64,8 +64,8 @@ def normalise(username: str) -> str:
     name = (username or "").strip().lower()
     if not USERNAME.fullmatch(name):
         raise AccountError(
-            "Usernames are 1-64 characters: letters, digits, '.', '_' and '-', "
-            "starting with a letter or digit."
+            f"Usernames are {fields.USERNAME.low}-{fields.USERNAME.high} characters: letters, "
+            "digits, '.', '_' and '-', starting with a letter or digit."
         )
     return name
 

@@ -110,7 +110,7 @@ def secret_from(header: str, keys: list[str]) -> str | None:
 
 
 def authenticate(request: Request) -> Principal:
-    """Return the request's Principal or raise a 401 Problem (403 only for plain HTTP).
+    """Return the request's Principal or raise a 401 Problem (access's 403 for plain HTTP).
 
     Never returns None: every API route needs a credential.
     """
@@ -279,12 +279,9 @@ def _require_transport(request: Request) -> None:
     if not transport_allowed(
         request.is_secure, current_app.config["ALLOW_HTTP"], request.remote_addr
     ):
-        raise Problem(
-            403,
-            "HTTPS required",
-            "Credentials are accepted only over HTTPS. Regenerate a secret that was sent in clear.",
-            kind="https-required",
-        )
+        from .access.rules import plain_http  # access builds every 403 (and imports auth)
+
+        raise plain_http()
 
 
 def transport_allowed(secure: bool, allow_http: bool, address: str | None) -> bool:

@@ -136,7 +136,7 @@ class FastPath:
             return True
         try:
             self.app.url_map.bind_to_environ(environ)
-        except Exception:  # noqa: BLE001  (BadHost's 400, or anything odd: Flask answers)
+        except Exception:  # BadHost's 400, or anything odd: Flask answers
             return False
         if len(self.hosts) < MAX_HOSTS:
             self.hosts.add((host, scheme))
@@ -172,7 +172,7 @@ class FastPath:
                 answer = self._decide(route, secret, address, query, environ)
             except Problem as problem:
                 answer = self._refusal(problem)
-            except Exception:  # noqa: BLE001  (anything unexpected: Flask answers it)
+            except Exception:  # anything unexpected: Flask answers it
                 return None
             # The API blueprint's after_request: usage counts, then limits' headers.
             usage.flush_if_due()
@@ -232,7 +232,7 @@ def _plain_query(query: str, endpoint: str) -> dict[str, str] | None:
 
 
 def _named(environ: dict) -> dict[str, str]:
-    """The headers check reads (forward.py, access.original_methods), by their names, as
+    """The headers check reads (forward.original_request), by their names, as
     werkzeug's EnvironHeaders gives them: a dict's `in` and `get` cost no KeyError each."""
     return {name: environ[key] for name, key in FORWARD_HEADERS if key in environ}
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from peewee import JOIN
 
 from .clock import now
+from .fields import EXPIRATION_DAYS
 from .models import Credential
 from .models import Project
 from .models import User
@@ -22,7 +23,7 @@ SORTS = {
     "expires": Credential.expires_at.asc(nulls="last"),
     "user": User.username.asc(),
 }
-MAX_DAYS = 3650
+MAX_DAYS = EXPIRATION_DAYS.high  # the filters' days: no token expires further out
 
 
 @dataclass(frozen=True)

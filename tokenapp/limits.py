@@ -155,7 +155,7 @@ def claim(credential_id: uuid.UUID, start: datetime.datetime, amount: int) -> in
     if client is not None:
         try:
             return _claim_redis(client, credential_id, start, amount)
-        except Exception:  # noqa: BLE001  (any Redis failure: the database still counts)
+        except Exception:  # any Redis failure: the database still counts
             log.warning("Redis unreachable; counting rate limits in the database", exc_info=True)
     return _claim_database(credential_id, start, amount)
 

@@ -13,9 +13,9 @@ from peewee import IntegerField
 from peewee import TextField
 from peewee import UUIDField
 
+from . import fields
 from .clock import now
 from .db import BaseModel
-from .fields import NOTE
 
 ROLES = ("owner", "editor", "viewer")
 KINDS = ("pat", "export", "full")
@@ -41,14 +41,14 @@ class JSONField(TextField):
 
 class Project(BaseModel):
     id = AutoField()
-    slug = CharField(max_length=64, unique=True)
-    name = CharField(max_length=200)
+    slug = CharField(max_length=fields.SLUG.high, unique=True)
+    name = CharField(max_length=fields.PROJECT_NAME.high)
     created_at = DateTimeField(default=now)
 
 
 class User(BaseModel):
     id = AutoField()
-    username = CharField(max_length=64, unique=True)  # stored lower-case
+    username = CharField(max_length=fields.USERNAME.high, unique=True)  # stored lower-case
     password_hash = CharField(max_length=100)
     is_admin = BooleanField(default=False)
     is_active = BooleanField(default=True)
@@ -102,7 +102,7 @@ class Credential(BaseModel):
     kind = CharField(max_length=8)
     user = ForeignKeyField(User, backref="credentials", on_delete="CASCADE")
     project = ForeignKeyField(Project, null=True, backref="keys", on_delete="CASCADE")
-    note = CharField(max_length=NOTE.high)
+    note = CharField(max_length=fields.NOTE.high)
     scopes = JSONField(null=True)  # None: every scope (project keys)
     created_at = DateTimeField(default=now)
     expires_at = DateTimeField(null=True)
@@ -190,9 +190,9 @@ class AuditEvent(BaseModel):
     id = AutoField()
     at = DateTimeField(default=now, index=True)
     actor = ForeignKeyField(User, null=True, on_delete="SET NULL")
-    actor_name = CharField(max_length=64, null=True)
+    actor_name = CharField(max_length=fields.USERNAME.high, null=True)
     action = CharField(max_length=40, index=True)
-    project_slug = CharField(max_length=64, null=True, index=True)
+    project_slug = CharField(max_length=fields.SLUG.high, null=True, index=True)
     target = CharField(max_length=200, null=True)
     address = CharField(max_length=45, null=True)
     detail = JSONField(null=True)
@@ -278,7 +278,7 @@ class Passkey(BaseModel):
     credential_id = CharField(max_length=700, unique=True)  # base64url
     public_key = TextField()  # base64url COSE key
     sign_count = IntegerField(default=0)
-    name = CharField(max_length=64)
+    name = CharField(max_length=fields.PASSKEY_NAME.high)
     created_at = DateTimeField(default=now)
     last_used = DateTimeField(null=True)
 

@@ -90,7 +90,7 @@ def notify_expiring() -> Outcome:
             continue
         try:
             delivery.post_json(credential.user.webhook_url, payload(credential, threshold))
-        except Exception as exc:  # noqa: BLE001  (one receiver, or one stored URL, stops nobody)
+        except Exception as exc:  # one receiver, or one stored URL, stops nobody
             log.warning(
                 "expiry notice for token %s of user %s not delivered (retried next run): %s",
                 credential.id,

@@ -34,6 +34,7 @@ from . import ceremonies
 from . import urls
 from .clock import now
 from .db import database
+from .fields import PASSKEY_NAME
 from .models import Passkey
 from .models import User
 
@@ -113,7 +114,7 @@ def register(user: User, credential: str, name: str) -> Passkey:
                 credential_id=bytes_to_base64url(verified.credential_id),
                 public_key=bytes_to_base64url(verified.credential_public_key),
                 sign_count=verified.sign_count,
-                name=(name or "").strip()[:64] or "Passkey",
+                name=(name or "").strip()[: PASSKEY_NAME.high] or "Passkey",
             )
     except IntegrityError:  # this key is registered (its answer from an older tab, too)
         raise PasskeyError("This passkey is already registered.") from None

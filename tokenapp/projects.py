@@ -6,6 +6,7 @@ from peewee import IntegrityError
 
 from . import audit
 from . import db
+from . import fields
 from . import lifecycle
 from .db import database
 from .models import ROLES
@@ -14,7 +15,7 @@ from .models import Membership
 from .models import Project
 from .models import User
 
-SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+SLUG = re.compile(rf"[a-z0-9](?:[a-z0-9-]{{0,{fields.SLUG.high - 2}}}[a-z0-9])?")
 
 
 class ProjectError(ValueError):
@@ -36,7 +37,7 @@ def create(slug: str, name: str | None, owner: User) -> Project:
         raise ProjectError(
             "Slugs are 1-64 lower-case letters, digits and inner hyphens, e.g. 'billing-api'."
         )
-    name = (name or slug).strip()[:200] or slug
+    name = (name or slug).strip()[: fields.PROJECT_NAME.high] or slug
     try:
         with database.atomic():
             project = Project.create(slug=slug, name=name)
@@ -58,6 +59,11 @@ def membership(slug: str, user_id: int):
         .join(Project)
         .where((Project.slug == slug) & (Membership.user == user_id))
     )
+
+
+def find(slug: str) -> Project | None:
+    """The project at slug, whoever asks (an admin's pages); members ask `membership`."""
+    return Project.get_or_none(Project.slug == slug)
 
 
 def visible_to(user_id: int):
@@ -207,7 +213,7 @@ def remove_member(membership: Membership, *, actor: User | None = None) -> None:
             User.update(is_active=False).where(User.id == user.id).execute()
 
 
-def membership_of(project: Project, username: str) -> Membership | None:
+def membership_of(project: Project | int, username: str) -> Membership | None:
     return (
         Membership.select(Membership, User)
         .join(User)

@@ -145,7 +145,7 @@ def notify_revoked() -> notices.Outcome:
             continue
         try:
             delivery.post_json(notice.user.webhook_url, _payload(notice))
-        except Exception as exc:  # noqa: BLE001  (one receiver stops nobody)
+        except Exception as exc:  # one receiver stops nobody
             log.warning(
                 "revocation notice for credential %s not delivered (retried next run): %s",
                 notice.credential_id,

@@ -65,11 +65,26 @@ def end_current() -> None:
         ).execute()
 
 
-def end_all(user: User) -> None:
-    """End every session of user (password change, deactivation)."""
-    UserSession.update(ended_at=now()).where(
-        (UserSession.user == user.id) & UserSession.ended_at.is_null()
-    ).execute()
+def end_all(user: User | int, *, only: int | None = None, keep: str | None = None) -> int:
+    """End user's sessions (password change, deactivation, the sessions page): every one,
+    only the one with id `only`, or all but the one whose digest is `keep`. How many ended."""
+    ends = (UserSession.user == user) & UserSession.ended_at.is_null()
+    if only is not None:
+        ends &= UserSession.id == only
+    if keep is not None:
+        ends &= UserSession.digest != keep
+    return UserSession.update(ended_at=now()).where(ends).execute()
+
+
+def live(user_id: int):
+    """The user's live sessions: not ended, and seen within the cookie's lifetime (older
+    rows are dead whatever ended_at says)."""
+    horizon = now() - current_app.permanent_session_lifetime
+    return UserSession.select().where(
+        (UserSession.user == user_id)
+        & UserSession.ended_at.is_null()
+        & (UserSession.last_seen > horizon)
+    )
 
 
 def live_user(user_id: int) -> User | None:

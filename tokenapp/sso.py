@@ -24,6 +24,7 @@ from . import audit
 from .clock import now
 from .config import ImproperlyConfigured
 from .db import database
+from .fields import USERNAME
 from .models import ExternalIdentity
 from .models import User
 
@@ -124,7 +125,9 @@ def _create(issuer: str, subject: str, claims: dict) -> User:
 
 def _username_from(claims: dict) -> str:
     for raw in (claims.get("preferred_username"), str(claims.get("email") or "").split("@")[0]):
-        name = re.sub(r"[^a-z0-9_.-]", "-", str(raw or "").strip().lower()).strip("-._")[:64]
+        name = re.sub(r"[^a-z0-9_.-]", "-", str(raw or "").strip().lower()).strip("-._")[
+            : USERNAME.high
+        ]
         if name:
             return name
     return "user"

@@ -23,6 +23,7 @@ from .db import database
 from .models import LoginFailure
 from .models import Passkey
 from .models import RecoveryCode
+from .models import Setting
 from .models import TwoFactor
 from .models import User
 
@@ -32,6 +33,25 @@ RECOVERY_CODES = 10
 ISSUER = "tokenapp"
 # Crockford base32 (no I, L, O, U): a printed code reads back unambiguously.
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+POLICY_KEY = "require_2fa"  # the site's policy, a Setting: none, admins or everyone
+
+
+def policy() -> str:
+    """Of whom the site requires two-factor sign-in (an admin sets it on /admin/security)."""
+    row = Setting.get_or_none(Setting.key == POLICY_KEY)
+    return row.value if row else "none"
+
+
+def required_of(user: User) -> bool:
+    required = policy()
+    return required == "everyone" or (required == "admins" and user.is_admin)
+
+
+def set_policy(value: str, *, actor: User) -> None:
+    Setting.insert(key=POLICY_KEY, value=value).on_conflict(
+        conflict_target=[Setting.key], update={Setting.value: value}
+    ).execute()
+    audit.record("policy.2fa", actor, detail={"require": value})
 
 
 def new_secret() -> str:

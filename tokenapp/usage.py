@@ -81,7 +81,7 @@ def flush_if_due() -> None:
         return
     try:
         flush()
-    except Exception:  # noqa: BLE001  (counts go back; the response must not fail)
+    except Exception:  # counts go back; the response must not fail
         log.warning("could not flush usage counts; will retry", exc_info=True)
 
 
@@ -137,7 +137,7 @@ def _write(batch: dict[tuple[uuid.UUID, datetime.datetime], int]) -> int:
 def _flush_at_exit() -> None:
     try:
         flush()
-    except Exception as exc:  # noqa: BLE001  (the process is ending; say so and go)
+    except Exception as exc:  # the process is ending; say so and go
         log.warning("usage counts lost at exit: %s", exc)
 
 

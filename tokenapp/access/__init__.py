@@ -20,7 +20,6 @@ from ..models import Project
 from ..prepared import Prepared
 from .rules import ANY_ROLE
 from .rules import MEMBERS
-from .rules import METHOD_HEADERS
 from .rules import METHOD_OPERATIONS
 from .rules import PROJECT
 from .rules import REFUSALS
@@ -47,7 +46,6 @@ __all__ = [
     "authorise",
     "catalogue",
     "check",
-    "original_methods",
     "explain",
     "grantable",
     "own_limits",
@@ -149,17 +147,14 @@ def any_credential(view: Callable) -> Callable:
     return view
 
 
-def original_methods(headers) -> list[str]:
-    """The methods a proxy names (X-Original-Method, X-Forwarded-Method), from any mapping."""
-    return [headers[h].strip().upper() for h in METHOD_HEADERS if h in headers]
-
-
-def check(principal: Principal, scope: str | None, slug: str | None, methods: list[str]) -> None:
+def check(
+    principal: Principal, scope: str | None, slug: str | None, methods: tuple[str, ...]
+) -> None:
     """`/auth/check`: may the original request go through? The scope names the
     entities, the original method the operation: the credential must hold the
     scope and be allowed that operation on each of the scope's entities that
     can take it, within its role in the project. No scope: on some entity.
-    `methods`: what the proxy named (``original_methods``), in METHOD_HEADERS order.
+    `methods`: what the proxy named (forward.original_request reads METHOD_HEADERS).
     """
     role = ANY_ROLE
     if slug:
@@ -168,7 +163,7 @@ def check(principal: Principal, scope: str | None, slug: str | None, methods: li
         except Problem:
             # For auth_request a 404 would become a 500 at nginx: refuse with 403.
             raise refuse("project", f"This credential has no access to project {slug!r}.") from None
-    for method in methods or ["GET"]:  # every method a proxy names must pass
+    for method in methods or ("GET",):  # every method a proxy names must pass
         op = METHOD_OPERATIONS.get(method)
         if op is None:
             raise refuse("method", f"No operation matches the method {method[:16]!r}.")

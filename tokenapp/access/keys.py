@@ -17,10 +17,10 @@ import datetime
 import uuid
 
 from .. import lifecycle
+from .. import projects
 from ..auth import Principal
 from ..errors import Problem
 from ..models import Credential
-from ..models import Membership
 from ..models import User
 from .rules import catalogue
 from .rules import insufficient
@@ -41,21 +41,23 @@ def key_manager(principal: Principal) -> None:
         )
 
 
+def visible_keys(project_id: int, role: str | None, user_id: int):
+    """The project's keys a member sees: their own, or every member's for an owner.
+    The one query of the API and the key pages (each narrows it: live, one id, a page)."""
+    visible = (Credential.project == project_id) & Credential.kind.in_(KINDS)
+    if role != "owner":
+        visible &= Credential.user == user_id
+    return Credential.select().where(visible)
+
+
 def key_of(principal: Principal, project_id: int, role: str, key_id: str) -> Credential:
     """A live key of the project: the caller's own, or any for an owner; else 404."""
     try:
         wanted = uuid.UUID(key_id)
     except ValueError:
         wanted = None
-    visible = (
-        (Credential.id == wanted)
-        & (Credential.project == project_id)
-        & Credential.kind.in_(KINDS)
-        & lifecycle.CHANGEABLE
-    )
-    if role != "owner":
-        visible &= Credential.user == principal.user_id
-    credential = wanted and Credential.get_or_none(visible)
+    seen = visible_keys(project_id, role, principal.user_id)
+    credential = wanted and seen.where((Credential.id == wanted) & lifecycle.CHANGEABLE).first()
     if not credential:
         raise Problem(404, "Not Found", f"No project key {key_id!r} (or it is revoked).")
     return credential
@@ -101,12 +103,8 @@ def key_expiry(principal: Principal) -> datetime.datetime | None:
 
 
 def member_named(project_id: int, username: str) -> User | None:
-    return (
-        User.select()
-        .join(Membership)
-        .where((Membership.project == project_id) & (User.username == username.strip().lower()))
-        .first()
-    )
+    membership = projects.membership_of(project_id, username)
+    return membership.user if membership else None
 
 
 def holder_for(principal: Principal, project_id: int, role: str, username: str | None) -> User:

@@ -52,6 +52,7 @@ REFUSALS = {
     "address": "the credential's allowed networks",
     "rules": "/auth/check: no rule of TOKENAPP_FORWARD_RULES covers the request",
     "original": "/auth/check: X-Original-* and X-Forwarded-* name different requests",
+    "transport": "credentials travel over HTTPS (DESIGN §5), checked before the secret is read",
 }
 ANY_ROLE = "owner"  # no project named: the role does not narrow, scopes still do
 ONE_DAY = datetime.timedelta(days=1)
@@ -110,17 +111,23 @@ def refuse(
     scope: str = "",
     title: str = "Insufficient scope",
     kind: str = "insufficient-scope",
+    challenged: bool = True,
 ) -> Problem:
-    """The one 403 of the API: RFC 6750's challenge and the refusing layer."""
+    """The one 403 of the API: the refusing layer and RFC 6750's challenge (not for the
+    transport rule: no credential was weighed)."""
     extra = {"scope": scope} if scope else {}
-    return Problem(
-        403,
-        title,
-        detail,
-        kind=kind,
-        headers=challenge("insufficient_scope", **extra),
-        refused_by=layer,
-        **extra,
+    headers = challenge("insufficient_scope", **extra) if challenged else None
+    return Problem(403, title, detail, kind=kind, headers=headers, refused_by=layer, **extra)
+
+
+def plain_http() -> Problem:
+    """The transport rule's 403 (auth raises it before reading the secret)."""
+    return refuse(
+        "transport",
+        "Credentials are accepted only over HTTPS. Regenerate a secret that was sent in clear.",
+        title="HTTPS required",
+        kind="https-required",
+        challenged=False,
     )
 
 

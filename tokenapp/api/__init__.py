@@ -8,6 +8,7 @@ from .. import limits
 from .. import usage
 from ..access import admit
 from ..auth import authenticate
+from ..models import User
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -23,6 +24,11 @@ def _authenticate() -> None:
     admit(g.principal, request.remote_addr)  # the allowlist's 403; routes declare the rest
     limits.enforce(g.principal)
     usage.touch(g.principal)
+
+
+def acting_user() -> User:
+    """The user the request's credential acts for: the actor the audit log names."""
+    return User.get_by_id(g.principal.user_id)
 
 
 @bp.after_request

@@ -10,7 +10,6 @@ from ..access import any_credential
 from ..access import catalogue
 from ..access import check as access_check
 from ..access import explain
-from ..access import original_methods
 from ..access import visible_projects
 from ..auth import Principal
 from ..errors import invalid
@@ -100,7 +99,7 @@ def decide_check(principal: Principal, project: str | None, scope: str | None, h
             catalogue().validate(scope)
         except InvalidScope as exc:
             raise invalid([{"field": "scope", "message": str(exc)}]) from None
-    access_check(principal, scope, project or principal.project_slug, original_methods(headers))
+    access_check(principal, scope, project or principal.project_slug, original.methods)
 
 
 def check_headers(principal: Principal) -> list[tuple[str, str]]:

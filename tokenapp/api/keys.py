@@ -15,6 +15,7 @@ from ..access.keys import key_of
 from ..access.keys import may_mint
 from ..access.keys import new_key
 from ..access.keys import own_key
+from ..access.keys import visible_keys
 from ..access.keys import within_limits
 from ..auth import Principal
 from ..fields import USERNAME
@@ -24,8 +25,10 @@ from ..validation import cidr_list
 from ..validation import one_of
 from ..validation import read_body
 from ..validation import text
+from . import acting_user
 from . import bp
 from .serializers import key as key_body
+from .tokens import NOTE as LABEL  # a key's label: a token's note's bounds
 from .tokens import RATE_LIMIT
 from .tokens import ROTATION
 from .tokens import rotation
@@ -51,14 +54,10 @@ def _holders(rows) -> dict[int, User]:
 def list_keys(project: str):
     """The caller's live keys in the project; for an owner, every member's. Never a secret."""
     principal, access = _manager(project)
-    rows = Credential.select().where(
-        (Credential.project == access.project.id)
-        & Credential.kind.in_(KINDS)
-        & lifecycle.CHANGEABLE
+    rows = visible_keys(access.project.id, access.role, principal.user_id)
+    rows = list(
+        rows.where(lifecycle.CHANGEABLE).order_by(Credential.created_at.desc(), Credential.id)
     )
-    if access.role != "owner":
-        rows = rows.where(Credential.user == principal.user_id)
-    rows = list(rows.order_by(Credential.created_at.desc(), Credential.id))
     holders = _holders(rows)
     return jsonify([key_body(row, holders[row.user_id]) for row in rows])
 
@@ -77,7 +76,7 @@ def create_key(project: str):
     body = read_body(
         {
             "kind": one_of(KINDS),
-            "label": text(1, 255),
+            "label": LABEL,
             "user": text(USERNAME.low, USERNAME.high),
             "ip_allowlist": cidr_list,
             "rate_limit": RATE_LIMIT,
@@ -95,7 +94,7 @@ def create_key(project: str):
         expires_at=expires_at,
         ip_allowlist=body["ip_allowlist"],
         rate_limit=body["rate_limit"],
-        actor=User.get_by_id(principal.user_id),
+        actor=acting_user(),
     )
     return jsonify(key_body(credential, holder, secret)), 201
 
@@ -123,11 +122,11 @@ def update_key(project: str, key_id: str):
     principal, access = _manager(project)
     credential = _key(principal, access, key_id)
     own_key(principal, access.role, credential)
-    body = read_body({"label": text(1, 255), "ip_allowlist": cidr_list, "rate_limit": RATE_LIMIT})
+    body = read_body({"label": LABEL, "ip_allowlist": cidr_list, "rate_limit": RATE_LIMIT})
     within_limits(principal, body)
     if "label" in body:
         body["note"] = body.pop("label")
-    lifecycle.update(credential, actor=User.get_by_id(principal.user_id), **body)
+    lifecycle.update(credential, actor=acting_user(), **body)
     grace = lifecycle.grace_until(credential.id)
     return jsonify(key_body(credential, credential.user, None, grace))
 
@@ -147,7 +146,7 @@ def regenerate_key(project: str, key_id: str):
     own_key(principal, access.role, credential)
     may_mint(principal, credential.kind)
     body = read_body(ROTATION)
-    actor = User.get_by_id(principal.user_id)
+    actor = acting_user()
     expires_at = key_expiry(principal)
     secret = lifecycle.regenerate(credential, expires_at=expires_at, **rotation(body), actor=actor)
     grace = lifecycle.grace_until(credential.id)
@@ -160,5 +159,5 @@ def delete_key(project: str, key_id: str):
     """Revoke the key at once (the caller's own, or any for an owner); audited."""
     principal, access = _manager(project)
     credential = _key(principal, access, key_id)
-    lifecycle.revoke(credential, actor=User.get_by_id(principal.user_id))
+    lifecycle.revoke(credential, actor=acting_user())
     return "", 204

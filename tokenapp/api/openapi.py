@@ -7,6 +7,7 @@ endpoint. An /api/v1 route missing from OPERATIONS fails tests/test_openapi.py.
 
 import re
 from collections.abc import Callable
+from dataclasses import KW_ONLY
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -40,7 +41,7 @@ ERROR_TEXT = {
     400: "Malformed request (bad JSON, or more than one credential).",
     401: "Missing, unknown, expired or revoked credential (RFC 6750 challenge).",
     403: "The credential is valid but lacks the scope, role or write access needed, or "
-    "asks for more than its own limits allow (`refused_by`).",
+    "asks for more than its own limits allow, or came over plain HTTP (`refused_by`).",
     404: "No such resource visible to this credential.",
     409: "Conflicts with the current state.",
     413: "The body is too large.",
@@ -60,6 +61,7 @@ class Op:
 
     tag: str
     params: Callable[[], list[dict]] | list = field(default_factory=list)
+    _: KW_ONLY  # the rest by name: what each value means is said where it is given
     body: str | None = None  # a schema name, or ANY_BODY
     status: int = 200
     schema: str | dict | None = None  # a schema name or an inline schema
@@ -70,44 +72,49 @@ class Op:
 OPERATIONS = {
     "api.verify": Op("auth", [EXPLAIN], schema="Verify"),
     "api.check": Op("auth", check_params, status=204, errors=(422,)),
-    "api.create_token": Op("tokens", [], "TokenCreate", 201, "NewToken", BODY),
+    "api.create_token": Op("tokens", body="TokenCreate", status=201, schema="NewToken",
+                           errors=BODY),
     "api.list_tokens": Op("tokens", schema=array("Token")),
     "api.get_token": Op("tokens", [TOKEN], schema="Token", errors=(404,)),
-    "api.update_token": Op("tokens", [TOKEN], "TokenUpdate", schema="Token",
+    "api.update_token": Op("tokens", [TOKEN], body="TokenUpdate", schema="Token",
                            errors=(404, 409, *BODY)),
-    "api.regenerate_token": Op("tokens", [TOKEN], "TokenRegenerate", schema="NewToken",
+    "api.regenerate_token": Op("tokens", [TOKEN], body="TokenRegenerate", schema="NewToken",
                                errors=(404, 409, *BODY)),
     "api.token_usage": Op("tokens", [TOKEN], schema="TokenUsage", errors=(404,)),
     "api.delete_token": Op("tokens", [TOKEN], status=204, errors=(404,)),
     "api.list_keys": Op("keys", [PROJECT], schema=array("Key"), errors=(404,)),
-    "api.create_key": Op("keys", [PROJECT], "KeyCreate", 201, "NewKey", (404, *BODY)),
+    "api.create_key": Op("keys", [PROJECT], body="KeyCreate", status=201, schema="NewKey",
+                     errors=(404, *BODY)),
     "api.get_key": Op("keys", [PROJECT, KEY], schema="Key", errors=(404,)),
-    "api.update_key": Op("keys", [PROJECT, KEY], "KeyUpdate", schema="Key", errors=(404, *BODY)),
-    "api.regenerate_key": Op("keys", [PROJECT, KEY], "KeyRegenerate", schema="NewKey",
+    "api.update_key": Op("keys", [PROJECT, KEY], body="KeyUpdate", schema="Key",
+                         errors=(404, *BODY)),
+    "api.regenerate_key": Op("keys", [PROJECT, KEY], body="KeyRegenerate", schema="NewKey",
                              errors=(404, *BODY)),
     "api.delete_key": Op("keys", [PROJECT, KEY], status=204, errors=(404,)),
     "api.list_projects": Op("projects", schema=array("Project")),
     "api.get_project": Op("projects", [PROJECT], schema="Project", errors=(404,)),
     "api.list_members": Op("members", [PROJECT], schema="Members", errors=(404,)),
     "api.get_member": Op("members", [PROJECT, USERNAME], schema="Member", errors=(404,)),
-    "api.add_member": Op("members", [PROJECT], "MemberAdd", 201, "Member", (404, 409, *BODY)),
-    "api.change_member": Op("members", [PROJECT, USERNAME], "MemberChange", schema="Member",
+    "api.add_member": Op("members", [PROJECT], body="MemberAdd", status=201, schema="Member",
+                        errors=(404, 409, *BODY)),
+    "api.change_member": Op("members", [PROJECT, USERNAME], body="MemberChange", schema="Member",
                             errors=(404, 409, *BODY)),
     "api.remove_member": Op("members", [PROJECT, USERNAME], status=204, errors=(404, 409)),
     "api.list_documents": Op("documents", list_params, schema="Documents", errors=(404, 422)),
-    "api.create_document": Op("documents", [PROJECT, "collection"], "DocumentBody", 201,
-                              "Document", (404, *BODY)),
+    "api.create_document": Op("documents", [PROJECT, collection], body="DocumentBody",
+                              status=201, schema="Document", errors=(404, *BODY)),
     "api.get_document": Op("documents", ITEM, schema="Document", errors=(404,)),
-    "api.replace_document": Op("documents", ITEM, "DocumentBody", schema="Document",
+    "api.replace_document": Op("documents", ITEM, body="DocumentBody", schema="Document",
                                errors=(404, *BODY)),
-    "api.patch_document": Op("documents", ITEM, "DocumentBody", schema="Document",
+    "api.patch_document": Op("documents", ITEM, body="DocumentBody", schema="Document",
                              errors=(404, *BODY)),
     "api.delete_document": Op("documents", ITEM, status=204, errors=(404,)),
-    "api.run_flow": Op("flows", [PROJECT, DOC], ANY_BODY, 201, "Document", (404, *BODY)),
-    "api.trigger_webhook": Op("flows", [PROJECT, DOC], ANY_BODY, 201, "Document",
-                              (404, 409, *BODY)),
-    "api.public_revoke_report": Op("credentials", [], "RevokeReport", 202, "RevokeAnswer",
-                                   (*BODY, 429), public=True),
+    "api.run_flow": Op("flows", [PROJECT, DOC], body=ANY_BODY, status=201, schema="Document",
+                      errors=(404, *BODY)),
+    "api.trigger_webhook": Op("flows", [PROJECT, DOC], body=ANY_BODY, status=201,
+                              schema="Document", errors=(404, 409, *BODY)),
+    "api.public_revoke_report": Op("credentials", body="RevokeReport", status=202,
+                                   schema="RevokeAnswer", errors=(*BODY, 429), public=True),
     "api.openapi": Op("meta", schema={"type": "object"}, public=True),
     "healthz": Op("meta", schema="Health", public=True),
 }  # fmt: skip
@@ -131,7 +138,7 @@ SUMMARIES = {"healthz": "Liveness and database reachability; no credential."}
 
 def _parameters(params) -> list[dict]:
     given = params() if callable(params) else params
-    return [collection() if p == "collection" else p for p in given]
+    return [p() if callable(p) else p for p in given]  # a parameter the catalogue names
 
 
 def _responses(endpoint: str, op: Op) -> dict:

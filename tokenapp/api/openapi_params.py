@@ -1,6 +1,7 @@
 """The OpenAPI parameters of the API's operations (path, query and header)."""
 
 from .. import accounts
+from .. import fields
 from .. import projects
 from ..access import MEMBERS
 from ..access import catalogue
@@ -30,7 +31,11 @@ _NAMES = (
 USERNAME = path(
     "username",
     "A member's username (case-insensitive); a service account's is NAME@PROJECT.",
-    {"type": "string", "maxLength": 64, "pattern": f"^(?:{_NAMES.replace('a-z', 'A-Za-z')})$"},
+    {
+        "type": "string",
+        "maxLength": fields.USERNAME.high,
+        "pattern": f"^(?:{_NAMES.replace('a-z', 'A-Za-z')})$",
+    },
 )
 DOC = path("doc_id", "The document's id.", {"type": "string", "format": "uuid"})
 KEY = path("key_id", "The project key's id.", {"type": "string", "format": "uuid"})
@@ -44,7 +49,7 @@ def collection() -> dict:
 
 EXPLAIN = query("explain", "1 or true: list what the credential can do per project.",
                  {"type": "string"})  # fmt: skip
-ITEM = [PROJECT, "collection", DOC]
+ITEM = [PROJECT, collection, DOC]
 
 
 def check_params() -> list[dict]:

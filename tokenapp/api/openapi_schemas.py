@@ -77,7 +77,7 @@ def key_schemas(grace: dict, rate_limit: dict) -> dict:
             "required": ["kind", "label"],
             "properties": {
                 "kind": {"enum": ["export", "full"]},
-                "label": text(255),
+                "label": text(NOTE.high),
                 "user": {
                     **text(USERNAME.high),
                     "description": "Owners only: a service account of the project the key "
@@ -90,7 +90,11 @@ def key_schemas(grace: dict, rate_limit: dict) -> dict:
         "KeyUpdate": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {"label": text(255), "ip_allowlist": CIDR_LIST, "rate_limit": rate_limit},
+            "properties": {
+                "label": text(NOTE.high),
+                "ip_allowlist": CIDR_LIST,
+                "rate_limit": rate_limit,
+            },
         },
         "RevokeReport": {
             "type": "object",

@@ -19,11 +19,11 @@ from ..errors import invalid
 from ..fields import USERNAME
 from ..models import ROLES
 from ..models import Project
-from ..models import User
 from ..validation import boolean
 from ..validation import one_of
 from ..validation import read_body
 from ..validation import text
+from . import acting_user
 from . import bp
 from .serializers import member
 from .serializers import timestamp
@@ -89,13 +89,13 @@ def add_member():
     try:
         if body.get("service_account"):
             user = service_accounts.add(
-                g.access.project, body["username"], body["role"], actor=_actor()
+                g.access.project, body["username"], body["role"], actor=acting_user()
             )
             return jsonify(member(projects.membership_of(g.access.project, user.username))), 201
         user = find_user(body["username"])
         if user is None:
             raise Problem(404, "Not Found", f"No user {body['username']!r}.")
-        membership = projects.add_member(g.access.project, user, body["role"], actor=_actor())
+        membership = projects.add_member(g.access.project, user, body["role"], actor=acting_user())
     except projects.ProjectError as exc:
         raise _conflict_or_invalid(exc, "role") from None
     return jsonify(member(membership)), 201
@@ -107,7 +107,7 @@ def change_member(username: str):
     body = read_body({"role": ROLE}, required=("role",))
     membership = _membership(username)
     try:
-        projects.change_role(membership, body["role"], actor=_actor())
+        projects.change_role(membership, body["role"], actor=acting_user())
     except projects.ProjectError as exc:
         raise _conflict_or_invalid(exc, "role") from None
     return jsonify(member(membership))
@@ -117,7 +117,7 @@ def change_member(username: str):
 @require("delete", entity="users")
 def remove_member(username: str):
     try:
-        projects.remove_member(_membership(username), actor=_actor())
+        projects.remove_member(_membership(username), actor=acting_user())
     except projects.ProjectError as exc:
         raise _conflict_or_invalid(exc, "username") from None
     return "", 204
@@ -129,10 +129,6 @@ def _membership(username: str):
         raise Problem(404, "Not Found", f"{username!r} is not a member of this project.")
     membership.project = g.access.project
     return membership
-
-
-def _actor() -> User:
-    return User.get_by_id(g.principal.user_id)
 
 
 def _conflict_or_invalid(exc: projects.ProjectError, field: str) -> Problem:

@@ -21,13 +21,13 @@ from ..access import require
 from ..auth import Principal
 from ..errors import invalid
 from ..models import Credential
-from ..models import User
 from ..validation import boolean
 from ..validation import cidr_list
 from ..validation import read_body
 from ..validation import scope_list
 from ..validation import text
 from ..validation import whole_number
+from . import acting_user
 from . import bp
 from .serializers import timestamp
 from .serializers import token
@@ -72,7 +72,7 @@ def create_token():
     expires_at = access.grantable(principal, body, lifecycle.expiry(body["expiration"]))
     credential, secret = lifecycle.issue(
         "pat",
-        _user(principal),
+        acting_user(),
         body["note"],
         scopes=body["scopes"],
         expires_at=expires_at,
@@ -111,7 +111,7 @@ def update_token():
         }
     )
     access.grantable(principal, body)
-    lifecycle.update(credential, actor=_user(principal), **body)
+    lifecycle.update(credential, actor=acting_user(), **body)
     return jsonify(token(credential, grace_until=lifecycle.grace_until(credential.id)))
 
 
@@ -128,7 +128,7 @@ def regenerate_token():
     _within_policy(body["expiration"])
     expires_at = access.grantable(principal, {}, lifecycle.expiry(body["expiration"]))
     secret = lifecycle.regenerate(
-        credential, expires_at=expires_at, **rotation(body), actor=_user(principal)
+        credential, expires_at=expires_at, **rotation(body), actor=acting_user()
     )
     return jsonify(token(credential, secret, grace_until=lifecycle.grace_until(credential.id)))
 
@@ -155,9 +155,5 @@ def token_usage():
 @require("delete", TOKENS)
 def delete_token():
     """Revoke the token at once; the row stays, shown as revoked."""
-    lifecycle.revoke(g.token, actor=_user(g.principal))
+    lifecycle.revoke(g.token, actor=acting_user())
     return "", 204
-
-
-def _user(principal: Principal) -> User:
-    return User.get_by_id(principal.user_id)

@@ -73,7 +73,8 @@ def create_user():
     return redirect(url_for("web.admin_users"))
 
 
-def _target(user_id: int) -> User:
+def user_or_404(user_id: int) -> User:
+    """The user an admin's action names (the users and sessions pages), or 404."""
     user = User.get_or_none(User.id == user_id)
     if user is None:
         abort(404)
@@ -101,7 +102,7 @@ FLAGS = {
 
 def _set_flag(user_id: int, flag: str):
     """Turn a user's flag on or off as the form says; nothing to do when it already is."""
-    user = _target(user_id)
+    user = user_or_404(user_id)
     wanted = _flag(ActionForm())
     if wanted != getattr(user, flag):
         change, said = FLAGS[flag]
@@ -126,7 +127,7 @@ def set_user_admin(user_id: int):
 @bp.post("/admin/users/<int:user_id>/unlock")
 @admin_required
 def unlock_user(user_id: int):
-    user = _target(user_id)
+    user = user_or_404(user_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     throttle.unlock(user, actor=current_user._get_current_object())
@@ -138,7 +139,7 @@ def unlock_user(user_id: int):
 @admin_required
 def reset_password(user_id: int):
     """Account recovery: a temporary password the user must change at the next sign-in."""
-    user = _target(user_id)
+    user = user_or_404(user_id)
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:

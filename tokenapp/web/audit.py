@@ -15,6 +15,7 @@ from flask_login import current_user
 from flask_login import login_required
 
 from .. import audit
+from .. import projects
 from ..models import AuditEvent
 from ..models import Project
 from ..query import on_page
@@ -68,7 +69,7 @@ def export_project_audit_log(slug: str):
 def _readable_project(slug: str) -> Project:
     """The project whose log the user may read: any for an admin, their own as owner."""
     if current_user.is_admin:
-        return Project.get_or_none(Project.slug == slug) or abort(404)
+        return projects.find(slug) or abort(404)
     return membership_or_404(slug, owner=True).project
 
 

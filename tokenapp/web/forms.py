@@ -18,6 +18,10 @@ from wtforms.validators import ValidationError
 from wtforms.widgets import PasswordInput
 
 from .. import validation
+from ..fields import EXPIRATION_DAYS
+from ..fields import PASSKEY_NAME
+from ..fields import PROJECT_NAME
+from ..fields import SLUG
 from ..fields import USERNAME
 from ..models import ROLES
 from ..service_accounts import ROLES as SERVICE_ROLES
@@ -58,7 +62,7 @@ class CodeForm(FlaskForm):
 class PasskeyForm(FlaskForm):
     """A WebAuthn answer as JSON (filled in by static/passkeys.js), and a name when adding one."""
 
-    name = StringField("Name", validators=[Length(max=64)], filters=[_strip])
+    name = StringField("Name", validators=[Length(max=PASSKEY_NAME.high)], filters=[_strip])
     credential = HiddenField(validators=[DataRequired(), Length(max=20000)])
 
 
@@ -103,8 +107,8 @@ class ActionForm(FlaskForm):
 
 
 class ProjectForm(FlaskForm):
-    slug = StringField("Slug", validators=[DataRequired(), Length(max=64)])
-    name = StringField("Name", validators=[Length(max=200)])
+    slug = StringField("Slug", validators=[DataRequired(), Length(max=SLUG.high)])
+    name = StringField("Name", validators=[Length(max=PROJECT_NAME.high)])
 
 
 class AddMemberForm(FlaskForm):
@@ -129,8 +133,11 @@ class AppointOwnerForm(FlaskForm):
 def _days_or_blank(form, field) -> None:
     value = (field.data or "").strip()
     field.data = value
-    if value and not (value.isascii() and value.isdigit() and 1 <= int(value) <= 3650):
-        raise ValidationError("A whole number of days from 1 to 3650, or empty for no maximum.")
+    low, high = EXPIRATION_DAYS.low, EXPIRATION_DAYS.high  # policy.save's bounds too
+    if value and not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+        raise ValidationError(
+            f"A whole number of days from {low} to {high}, or empty for no maximum."
+        )
 
 
 class PolicyForm(FlaskForm):

@@ -25,6 +25,8 @@ from .. import inventory
 from .. import lifecycle
 from .. import policy
 from .. import projects
+from ..fields import SLUG
+from ..fields import USERNAME
 from ..models import Credential
 from ..models import Membership
 from ..models import Project
@@ -53,8 +55,8 @@ def _choice(name: str, allowed, label: str, errors: list[str]) -> str:
 def _filters() -> tuple[inventory.Filters, list[str]]:
     errors: list[str] = []
     filters = inventory.Filters(
-        user=request.args.get("user", "").strip()[:64],
-        project=request.args.get("project", "").strip()[:64],
+        user=request.args.get("user", "").strip()[: USERNAME.high],
+        project=request.args.get("project", "").strip()[: SLUG.high],
         kind=_choice("kind", inventory.KINDS, "Kind", errors),
         state=_choice("state", inventory.STATES, "State", errors),
         expiring_within=_days("expiring_within", "Expiring within", errors),
@@ -217,7 +219,7 @@ def _projects_page(form=None, failed_slug=None, status=200):
 @bp.post("/admin/projects/<slug>/owner")
 @admin_required
 def appoint_owner(slug: str):
-    project = Project.get_or_none(Project.slug == slug) or abort(404)
+    project = projects.find(slug) or abort(404)
     form = AppointOwnerForm()
     if not form.validate_on_submit():
         return _projects_page(form, slug, 422)

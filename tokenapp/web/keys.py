@@ -21,6 +21,7 @@ from .. import lifecycle
 from .. import urls
 from ..access.keys import acts_for
 from ..access.keys import member_named
+from ..access.keys import visible_keys
 from ..models import Credential
 from ..models import Membership
 from ..models import Project
@@ -36,7 +37,6 @@ from .token_forms import LimitsForm
 from .token_forms import RegenerateKeyForm
 from .token_forms import rotation
 
-KINDS = ("export", "full")
 EXAMPLE_COLLECTION = "dashboards"
 
 
@@ -46,10 +46,8 @@ def _key(membership: Membership, key_id: str) -> Credential:
         key = uuid.UUID(key_id)
     except ValueError:
         abort(404)
-    visible = (Credential.id == key) & (Credential.project == membership.project.id)
-    if membership.role != "owner":
-        visible &= Credential.user == current_user.id
-    credential = Credential.get_or_none(visible & Credential.kind.in_(KINDS))
+    seen = visible_keys(membership.project.id, membership.role, current_user.id)
+    credential = seen.where(Credential.id == key).first()
     if credential is None:
         abort(404)
     return credential
@@ -104,15 +102,8 @@ def _keys(membership: Membership, listing: Listing):
     Searched by label (and member) and sorted as the listing says; returns the rows
     and whether another page of other members' keys follows.
     """
-    query = listing.search(
-        Credential.select(Credential, User)
-        .join(User)
-        .where((Credential.project == membership.project.id) & Credential.kind.in_(KINDS)),
-        Credential.note,
-        User.username,
-    )
-    if membership.role != "owner":
-        query = query.where(Credential.user == current_user.id)
+    seen = visible_keys(membership.project.id, membership.role, current_user.id)
+    query = listing.search(seen.select_extend(User).join(User), Credential.note, User.username)
     order = KEY_SORTS[listing.sort]
     live = query.where(Credential.revoked_at.is_null())
     own = live.where(Credential.user == current_user.id).order_by(*order)

@@ -18,13 +18,10 @@ from flask_wtf import FlaskForm
 from wtforms import SelectChoice
 from wtforms import SelectField
 
-from .. import audit
 from .. import twofactor
-from ..models import Setting
 from . import bp
 from .admin import admin_required
 
-KEY = "require_2fa"
 CHOICES = [
     SelectChoice("none", "No one (each person chooses)"),
     SelectChoice("admins", "Administrators"),
@@ -53,12 +50,6 @@ class PolicyForm(FlaskForm):
     require = SelectField("Require two-factor sign-in of", choices=CHOICES)
 
 
-def required_of(user) -> bool:
-    row = Setting.get_or_none(Setting.key == KEY)
-    policy = row.value if row else "none"
-    return policy == "everyone" or (policy == "admins" and user.is_admin)
-
-
 def provider_did_mfa(claims: dict) -> bool:
     if current_app.config.get("OIDC_TRUST_MFA"):
         return True
@@ -70,7 +61,7 @@ def provider_did_mfa(claims: dict) -> bool:
 def _send_to_enrol():
     if request.endpoint in OPEN or not current_user.is_authenticated:
         return None
-    if session.get(SSO_MFA) or not required_of(current_user):
+    if session.get(SSO_MFA) or not twofactor.required_of(current_user):
         return None
     if twofactor.enabled(current_user):
         return None
@@ -81,15 +72,9 @@ def _send_to_enrol():
 @bp.route("/admin/security", methods=["GET", "POST"])
 @admin_required
 def admin_security():
-    row = Setting.get_or_none(Setting.key == KEY)
-    form = PolicyForm(require=row.value if row else "none")
+    form = PolicyForm(require=twofactor.policy())
     if form.validate_on_submit():
-        Setting.insert(key=KEY, value=form.require.data).on_conflict(
-            conflict_target=[Setting.key], update={Setting.value: form.require.data}
-        ).execute()
-        audit.record(
-            "policy.2fa", current_user._get_current_object(), detail={"require": form.require.data}
-        )
+        twofactor.set_policy(form.require.data, actor=current_user._get_current_object())
         flash("Two-factor policy saved.", "success")
         return redirect(url_for("web.admin_security"))
     return render_template("admin/security.html", form=form)

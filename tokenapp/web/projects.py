@@ -10,7 +10,6 @@ from flask_login import login_required
 
 from .. import projects
 from ..models import Membership
-from ..models import Project
 from . import bp
 from .forms import ProjectForm
 
@@ -70,7 +69,7 @@ def keys_url(slug: str) -> str:
 def show_project(slug: str):
     if current_user.is_admin:
         # Admins open any project (read-only here): its owners, keys and audit log.
-        project = Project.get_or_none(Project.slug == slug) or abort(404)
+        project = projects.find(slug) or abort(404)
         membership = projects.membership(slug, current_user.id).first()
         role = membership.role if membership else None
     else:

@@ -20,6 +20,7 @@ from .. import audit
 from .. import sessions
 from .. import throttle
 from .. import twofactor
+from ..fields import USERNAME
 from . import bp
 from . import pending
 from .forms import LoginForm
@@ -71,7 +72,7 @@ def login():
         audit.record(
             "login.failure",
             user,
-            actor_name=form.username.data.strip().lower()[:64],
+            actor_name=form.username.data.strip().lower()[: USERNAME.high],
             detail={"reason": "inactive" if matched else "credentials"},
         )
         form.form_errors.append(BAD_LOGIN)

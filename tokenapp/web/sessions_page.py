@@ -5,10 +5,7 @@ server (tokenapp/sessions.py): the next request of that browser, on any worker
 or node, is signed out.
 """
 
-import datetime
-
 from flask import abort
-from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -20,11 +17,10 @@ from flask_login import login_required
 from .. import audit
 from .. import credentials
 from .. import sessions
-from ..clock import now
-from ..models import User
 from ..models import UserSession
 from . import bp
 from .admin import admin_required
+from .admin import user_or_404
 from .forms import ActionForm
 
 
@@ -33,22 +29,10 @@ def _current_digest() -> str | None:
     return credentials.digest(token) if isinstance(token, str) else None
 
 
-def _live(user_id: int):
-    # Rows older than the cookie's lifetime are dead whatever ended_at says.
-    horizon = now() - datetime.timedelta(
-        seconds=current_app.permanent_session_lifetime.total_seconds()
-    )
-    return UserSession.select().where(
-        (UserSession.user == user_id)
-        & UserSession.ended_at.is_null()
-        & (UserSession.last_seen > horizon)
-    )
-
-
 @bp.get("/account/sessions")
 @login_required
 def account_sessions():
-    rows = list(_live(current_user.id).order_by(UserSession.last_seen.desc()))
+    rows = list(sessions.live(current_user.id).order_by(UserSession.last_seen.desc()))
     page = render_template(
         "account/sessions.html",
         rows=rows,
@@ -63,15 +47,7 @@ def account_sessions():
 def end_session(session_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
-    ended = (
-        UserSession.update(ended_at=now())
-        .where(
-            (UserSession.id == session_id)
-            & (UserSession.user == current_user.id)
-            & UserSession.ended_at.is_null()
-        )
-        .execute()
-    )
+    ended = sessions.end_all(current_user.id, only=session_id)
     if not ended:
         abort(404)
     audit.record("session.end", current_user._get_current_object(), target=str(session_id))
@@ -84,15 +60,7 @@ def end_session(session_id: int):
 def end_other_sessions():
     if not ActionForm().validate_on_submit():
         abort(400)
-    ended = (
-        UserSession.update(ended_at=now())
-        .where(
-            (UserSession.user == current_user.id)
-            & UserSession.ended_at.is_null()
-            & (UserSession.digest != (_current_digest() or ""))
-        )
-        .execute()
-    )
+    ended = sessions.end_all(current_user.id, keep=_current_digest() or "")
     audit.record("session.end_others", current_user._get_current_object(), detail={"ended": ended})
     flash(f"Signed out {ended} other session(s).", "success")
     return redirect(url_for("web.account_sessions"))
@@ -101,7 +69,7 @@ def end_other_sessions():
 @bp.post("/admin/users/<int:user_id>/sessions/end")
 @admin_required
 def admin_end_sessions(user_id: int):
-    user = User.get_or_none(User.id == user_id) or abort(404)
+    user = user_or_404(user_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     sessions.end_all(user)

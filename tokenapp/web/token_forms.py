@@ -25,6 +25,7 @@ from wtforms.validators import ValidationError
 from .. import policy
 from ..fields import EXPIRATION_DAYS
 from ..fields import NOTE
+from ..fields import USERNAME
 from ..lifecycle import MAX_GRACE_DAYS
 from ..lifecycle import MAX_RATE_LIMIT
 from ..models import Credential
@@ -69,7 +70,7 @@ class KeyForm(FlaskForm):
         description="What the key is for, e.g. “deploy script”.",
     )
     # Empty: the key acts as its maker; an owner may name a service account of the project.
-    acts_as = StringField("Acts as", filters=[_strip], validators=[Length(max=64)])
+    acts_as = StringField("Acts as", filters=[_strip], validators=[Length(max=USERNAME.high)])
 
 
 def grace_field() -> IntegerField:
