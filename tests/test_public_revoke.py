@@ -96,6 +96,19 @@ def test_a_flood_of_reports_is_throttled_per_address(client, app):
     assert report(client, ["x"], address="198.51.100.8").status_code == 202
 
 
+def test_one_ipv6_64_is_one_address_for_the_throttle(client, app):
+    # One host usually holds a whole /64 (as the sign-in throttle counts it): a new
+    # address from it must not buy a new minute of reports; an IPv4-mapped one is IPv4.
+    limit = app.config["PUBLIC_REVOKE_PER_MINUTE"]
+    for n in range(limit):
+        assert report(client, ["x"], address=f"2001:db8:7:1::{n + 1:x}").status_code == 202
+    assert_problem(report(client, ["x"], address="2001:db8:7:1:ffff:1:2:3"), 429)
+    assert report(client, ["x"], address="2001:db8:7:2::1").status_code == 202  # the next /64
+    for _ in range(limit):
+        assert report(client, ["x"], address="203.0.113.5").status_code == 202
+    assert_problem(report(client, ["x"], address="::ffff:203.0.113.5"), 429)
+
+
 def test_the_owner_sees_a_banner(client, auth, make_user, make_token):
     alice = make_user("alice")
     make_token(user=alice, note="grafana")
