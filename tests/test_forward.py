@@ -108,6 +108,21 @@ def test_a_path_is_matched_as_the_backend_will_see_it(client, acme, make_token, 
     assert response.status_code == 403
 
 
+def test_a_long_uri_is_matched_whole(client, acme, make_token):
+    alice, _ = acme
+    _, view = make_token(["dashboard:view"], user=alice)
+    # Past 4,096 characters the ../ still leads to /flows/1, as it will for the backend.
+    uri = "/reports/" + "a" * 4100 + "/../../flows/1"
+    response = client.get(CHECK, headers={**bearer(view), **forwarded("GET", uri)})
+    assert response.status_code == 403
+    # A long query is no part of the path.
+    long_query = "/reports/q1?" + "x" * 5000 + "/../../flows/1"
+    assert (
+        client.get(CHECK, headers={**bearer(view), **forwarded("GET", long_query)}).status_code
+        == 204
+    )
+
+
 def test_a_client_cannot_add_the_other_family_to_pick_a_laxer_answer(
     client, acme, make_key, make_token
 ):

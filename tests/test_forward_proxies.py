@@ -132,3 +132,17 @@ def test_a_proxy_lets_through_what_the_credential_allows(
         ("HEAD", "alice"),
         ("DELETE", "alice"),
     ]
+
+
+@pytest.mark.server
+def test_a_long_path_cannot_hide_where_its_dot_segments_lead(
+    proxied, make_user, make_project, make_token
+):
+    port, backend = proxied
+    alice = make_user("alice")
+    make_project("acme", owner=alice)
+    _, view = make_token(["dashboard:view"], user=alice)
+    # Caddy passes the path on as sent; past 4,096 characters the ../ must still count.
+    status, _ = send(port, "GET", "/reports/" + "a" * 4100 + "/../../admin", bearer(view))
+    assert status in (403, 404)  # nginx resolves it itself: /admin has no location there
+    assert backend.seen == []

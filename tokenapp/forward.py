@@ -154,8 +154,10 @@ def _one(headers, names: tuple[str, ...]) -> str | None:
 
 def _normal_path(uri: str) -> str:
     """The path a backend will see: the query dropped, %-escapes decoded (%2F too, so
-    that /public%2F..%2Fadmin cannot slip past a prefix), dot segments and // resolved."""
-    raw = uri[:4096].split("?", 1)[0].split("#", 1)[0]
+    that /public%2F..%2Fadmin cannot slip past a prefix), dot segments and // resolved.
+    Whole: a cut could drop the ../ that takes it elsewhere (the server bounds a header's
+    length: gunicorn's limit_request_field_size)."""
+    raw = uri.split("?", 1)[0].split("#", 1)[0]
     if ABSOLUTE.match(raw):  # an absolute URI (a proxy may send one): keep only its path
         raw = urlsplit(raw).path
     path = unquote(raw)
