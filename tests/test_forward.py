@@ -123,6 +123,19 @@ def test_a_long_uri_is_matched_whole(client, acme, make_token):
     )
 
 
+@pytest.mark.parametrize("method", ["get", "Get", "head", "delete"])
+def test_a_method_is_named_exactly_as_http_spells_it(client, acme, make_token, method):
+    # Methods are case-sensitive (RFC 9110 9.1): Caddy passes "get" on to the backend, for
+    # which it is not GET (a handler's `if method == "GET"` takes its other branch).
+    alice, _ = acme
+    _, view = make_token(["dashboard:view"], user=alice)
+    by_rules = client.get(CHECK, headers={**bearer(view), **forwarded(method, "/reports/q1")})
+    assert by_rules.status_code == 403 and by_rules.json["refused_by"] == "method"
+    url = f"{CHECK}?project=acme&scope=dashboard:view"
+    by_query = client.get(url, headers={**bearer(view), "X-Original-Method": method})
+    assert by_query.status_code == 403 and by_query.json["refused_by"] == "method"
+
+
 def test_a_client_cannot_add_the_other_family_to_pick_a_laxer_answer(
     client, acme, make_key, make_token
 ):

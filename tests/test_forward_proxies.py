@@ -146,3 +146,16 @@ def test_a_long_path_cannot_hide_where_its_dot_segments_lead(
     status, _ = send(port, "GET", "/reports/" + "a" * 4100 + "/../../admin", bearer(view))
     assert status in (403, 404)  # nginx resolves it itself: /admin has no location there
     assert backend.seen == []
+
+
+@pytest.mark.server
+def test_a_lower_case_method_is_not_its_upper_case_one(
+    proxied, make_user, make_project, make_token
+):
+    port, backend = proxied
+    alice = make_user("alice")
+    make_project("acme", owner=alice)
+    _, view = make_token(["dashboard:view"], user=alice)
+    # nginx refuses the request line (400); Caddy forwards "get", which tokenapp must refuse.
+    assert send(port, "get", "/reports/q1", bearer(view))[0] in (400, 403)
+    assert backend.seen == []

@@ -42,7 +42,7 @@ class RulesError(ValueError):
 
 @dataclass(frozen=True)
 class Original:
-    methods: tuple[str, ...]  # every method a proxy named (upper case); empty: none named
+    methods: tuple[str, ...]  # every method a proxy named, as named; empty: none named
     path: str | None  # percent-decoded, dot segments resolved, no query
     host: str | None  # lower case, no port
 
@@ -69,9 +69,9 @@ def original_request(headers) -> Original:
     `headers`: the request's headers by name (werkzeug's Headers or EnvironHeaders),
     so that the Flask view and the fast path (hotpath.py) read them alike.
     """
-    methods = tuple(
-        dict.fromkeys(headers[h].strip().upper()[:16] for h in METHOD_HEADERS if h in headers)
-    )
+    # As named: methods are case-sensitive (RFC 9110 9.1), and Caddy hands "get" on to
+    # the backend, for which it is not GET: it names no operation.
+    methods = tuple(dict.fromkeys(headers[h].strip()[:16] for h in METHOD_HEADERS if h in headers))
     uri = _one(headers, URI_HEADERS)
     host = _one(headers, HOST_HEADERS)
     return Original(
