@@ -85,6 +85,21 @@ def test_only_loopback_or_the_metrics_token(client):
     assert client.get("/metrics").status_code == 200
 
 
+@pytest.fixture
+def digits_in_the_environment(monkeypatch):
+    # TOKENAPP_* values are read as JSON where they look like it: these look like numbers.
+    monkeypatch.setenv("TOKENAPP_METRICS_TOKEN", "20261201")
+    monkeypatch.setenv("TOKENAPP_SECRET_KEY", "31415926535897932384626433832795")
+
+
+@pytest.mark.parametrize("app_overrides", [{}])
+def test_a_metrics_token_or_secret_key_of_digits_is_text(digits_in_the_environment, client):
+    remote = {"environ_base": {"REMOTE_ADDR": "192.0.2.7"}}
+    assert client.get("/metrics", headers=bearer("wrong"), **remote).status_code == 403
+    assert client.get("/metrics", headers=bearer("20261201"), **remote).status_code == 200
+    assert client.get("/setup").status_code == 200  # its form is signed with the key
+
+
 @pytest.mark.server
 def test_counters_add_up_across_two_workers(tmp_path, database_url, make_user, make_token):
     _, pat = make_token(["dashboard"], user=make_user("alice"))
