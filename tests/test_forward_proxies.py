@@ -159,3 +159,18 @@ def test_a_lower_case_method_is_not_its_upper_case_one(
     # nginx refuses the request line (400); Caddy forwards "get", which tokenapp must refuse.
     assert send(port, "get", "/reports/q1", bearer(view))[0] in (400, 403)
     assert backend.seen == []
+
+
+@pytest.mark.server
+def test_a_client_query_cannot_pick_the_project(proxied, make_user, make_project, make_token):
+    port, backend = proxied
+    make_project("acme", owner=make_user("alice"))
+    mallory = make_user("mallory")
+    make_project("mine", owner=mallory)  # mallory's own project, not acme
+    _, token = make_token(["dashboard"], user=mallory)
+    assert send(port, "GET", "/reports/q1", bearer(token))[0] == 403  # the rules: acme
+    # Caddy keeps the client's query on a forward_auth uri without one of its own: the
+    # check's ?project= would then be the client's choice.
+    for query in ("project=mine", "project=mine&scope=dashboard", "scope=dashboard"):
+        assert send(port, "GET", f"/reports/q1?{query}", bearer(token))[0] == 403, query
+    assert backend.seen == []
