@@ -136,6 +136,29 @@ def test_a_method_is_named_exactly_as_http_spells_it(client, acme, make_token, m
     assert by_query.status_code == 403 and by_query.json["refused_by"] == "method"
 
 
+@pytest.mark.parametrize(
+    "query", ["project=mine", "scope=dashboard", "project=mine&scope=dashboard"]
+)
+def test_a_check_query_that_is_the_original_requests_own_is_refused(
+    client, acme, make_user, make_project, make_token, query
+):
+    # A proxy that passes the client's query on to the check (Caddy with a forward_auth
+    # uri without "?") would let the client choose the project and scope over the rules.
+    mallory = make_user("mallory")
+    make_project("mine", owner=mallory)
+    _, token = make_token(["dashboard"], user=mallory)
+    headers = {**bearer(token), **forwarded("GET", f"/reports/q1?{query}")}
+    response = client.get(f"{CHECK}?{query}", headers=headers)
+    assert response.status_code == 403 and response.json["refused_by"] == "original"
+    # The proxy's own query (nginx's proxy_pass URI) still decides beside the client's.
+    alice, _ = acme
+    _, view = make_token(["dashboard:view"], user=alice)
+    headers = {**bearer(view), **forwarded("GET", "/reports/q1?page=2")}
+    assert (
+        client.get(f"{CHECK}?project=acme&scope=dashboard:view", headers=headers).status_code == 204
+    )
+
+
 def test_a_client_cannot_add_the_other_family_to_pick_a_laxer_answer(
     client, acme, make_key, make_token
 ):

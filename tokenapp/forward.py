@@ -45,6 +45,7 @@ class Original:
     methods: tuple[str, ...]  # every method a proxy named, as named; empty: none named
     path: str | None  # percent-decoded, dot segments resolved, no query
     host: str | None  # lower case, no port
+    query: str | None = None  # the URI's query as sent; None: the URI has none
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,27 @@ def original_request(headers) -> Original:
     methods = tuple(dict.fromkeys(headers[h].strip()[:16] for h in METHOD_HEADERS if h in headers))
     uri = _one(headers, URI_HEADERS)
     host = _one(headers, HOST_HEADERS)
+    query = uri.split("#", 1)[0].partition("?") if uri is not None else None
     return Original(
         methods=methods,
         path=_normal_path(uri) if uri is not None else None,
         host=host.lower().rsplit(":", 1)[0].strip("[]") if host else None,
+        query=query[2] if query and query[1] else None,
     )
+
+
+def own_query(original: Original, query: str) -> None:
+    """Refuse a check whose query (naming the project or scope) is the original request's
+    own: the proxy passed the client's query on (Caddy does, to a forward_auth uri without
+    a "?"), so the client would choose what is checked instead of the proxy or the rules."""
+    if query and original.query == query:
+        raise refuse(
+            "original",
+            "The check's project and scope came with the original request's own query: "
+            "name them in the check's URI (Caddy: end forward_auth's uri in '?'), or use "
+            "the rules file.",
+            title="Conflicting original request",
+        )
 
 
 def rules() -> tuple[Rule, ...] | None:
