@@ -1,6 +1,7 @@
 """Public revocation (issue 15): POST /api/v1/credentials/revoke, no credential, no oracle."""
 
 import json
+import threading
 
 import pytest
 from conftest import assert_problem
@@ -149,6 +150,47 @@ def test_across_two_workers_the_secret_stops_at_once_and_the_throttle_is_shared(
         # Each request a new connection: both workers answer some, and none lets it in.
         assert [status("/api/v1/auth/verify", bearer(pat)) for _ in range(10)] == [401] * 10
         assert [post(["x"]) for _ in range(6)] == [202] * 5 + [429]
+
+
+@pytest.mark.server
+def test_reports_of_one_secret_at_the_same_moment_tell_its_owner_once(
+    tmp_path, database_url, make_user, make_token
+):
+    alice = make_user("alice")
+    env = clean_env(
+        TOKENAPP_INSTANCE_PATH=str(tmp_path / "instance"),
+        TOKENAPP_DATABASE_URL=database_url,
+        TOKENAPP_PUBLIC_REVOKE_PER_MINUTE="1000",
+    )
+    server = Server(
+        [TOKENAPP, "serve", "--workers", "2"], env=env, cwd=tmp_path, log=tmp_path / "log"
+    )
+    with server:
+        for _ in range(4):
+            token, pat = make_token(user=alice)
+            body = json.dumps({"credentials": [pat]}).encode()
+            start = threading.Barrier(8)
+            answers = []
+
+            def post(body=body, start=start, answers=answers):
+                start.wait()
+                headers = {"Content-Type": "application/json"}
+                answers.append(server.request("POST", REPORT, body=body, headers=headers)[0])
+
+            posts = [threading.Thread(target=post) for _ in range(8)]
+            for thread in posts:
+                thread.start()
+            for thread in posts:
+                thread.join()
+            assert answers == [202] * 8
+            # One revocation: one audit event, one banner line, one webhook (on PostgreSQL
+            # every report that read the row before the first revoked it did it again).
+            told = RevocationNotice.select().where(RevocationNotice.credential == token.id)
+            assert told.count() == 1
+            revoked = AuditEvent.select().where(
+                (AuditEvent.action == "credential.revoke") & (AuditEvent.target == str(token.id))
+            )
+            assert revoked.count() == 1
 
 
 @pytest.fixture

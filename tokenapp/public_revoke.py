@@ -15,6 +15,7 @@ import logging
 
 from flask import current_app
 
+from . import db
 from . import delivery
 from . import lifecycle
 from . import notices
@@ -94,6 +95,8 @@ def report(secrets: list[str]) -> int:
                 continue
             if row.expires_at is not None and row.expires_at <= moment:
                 continue  # a rotated-out secret whose grace has ended stops nothing
+            if not lifecycle.changeable(db.locked(Credential, credential.id)):
+                continue  # revoked since it was read (a report of it at the same moment)
             lifecycle.revoke(credential, system=ACTOR)
             for user_id in _told(credential):
                 RevocationNotice.create(user=user_id, credential=credential.id)
