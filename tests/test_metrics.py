@@ -82,6 +82,15 @@ def test_only_loopback_or_the_metrics_token(client):
     )
     # Through a proxy on the same machine that tokenapp does not trust: not loopback.
     assert client.get("/metrics", headers={"X-Forwarded-For": "192.0.2.7"}).status_code == 403
+    # Whichever of the usual headers the proxy adds (nginx sends none unless told; many
+    # configurations give only X-Real-IP).
+    for header, value in [
+        ("X-Real-IP", "192.0.2.7"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "tokenapp.example"),
+        ("Via", "1.1 proxy"),
+    ]:
+        assert client.get("/metrics", headers={header: value}).status_code == 403, header
     assert client.get("/metrics").status_code == 200
 
 
