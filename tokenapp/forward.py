@@ -44,7 +44,7 @@ class RulesError(ValueError):
 class Original:
     methods: tuple[str, ...]  # every method a proxy named, as named; empty: none named
     path: str | None  # percent-decoded, dot segments resolved, no query
-    host: str | None  # lower case, no port
+    host: str | None  # as _host writes it: lower case, no port, no trailing dot
     query: str | None = None  # the URI's query as sent; None: the URI has none
 
 
@@ -79,7 +79,7 @@ def original_request(headers) -> Original:
     return Original(
         methods=methods,
         path=_normal_path(uri) if uri is not None else None,
-        host=host.lower().rsplit(":", 1)[0].strip("[]") if host else None,
+        host=_host(host) if host else None,
         query=query[2] if query and query[1] else None,
     )
 
@@ -154,7 +154,7 @@ def _rule(row: dict, where: str) -> Rule:
         methods = frozenset(m.upper() for m in methods)
         if methods - METHODS:
             raise RulesError(f"{where}: unknown methods {sorted(methods - METHODS)}")
-    return Rule(project, scope, _normal_path(path), host.lower() if host else None, methods)
+    return Rule(project, scope, _normal_path(path), _host(host) if host else None, methods)
 
 
 def _one(headers, names: tuple[str, ...]) -> str | None:
@@ -167,6 +167,18 @@ def _one(headers, names: tuple[str, ...]) -> str | None:
             title="Conflicting original request",
         )
     return values.pop() if values else None
+
+
+def _host(value: str) -> str:
+    """A host as a name, whatever the proxy or the rules file wrote: lower case, without
+    its port, an IPv6 literal without brackets, and no trailing dot (Caddy serves the
+    site "admin.intranet" to "admin.intranet." and names it so)."""
+    host = value.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    if host.count(":") == 1:  # a name or IPv4 address with its port
+        host = host.partition(":")[0]
+    return host.rstrip(".")
 
 
 def _normal_path(uri: str) -> str:
