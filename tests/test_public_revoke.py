@@ -193,6 +193,37 @@ def test_reports_of_one_secret_at_the_same_moment_tell_its_owner_once(
             assert revoked.count() == 1
 
 
+@pytest.mark.server
+def test_a_chunked_body_over_the_limit_is_413(tmp_path, database_url):
+    # No Content-Length: the server reads the body only up to MAX_CONTENT_LENGTH (1 MiB),
+    # which must refuse it whole (413), not judge its first MiB (400, or a valid prefix).
+    env = clean_env(
+        TOKENAPP_INSTANCE_PATH=str(tmp_path / "instance"), TOKENAPP_DATABASE_URL=database_url
+    )
+    server = Server(
+        [TOKENAPP, "serve", "--workers", "1"], env=env, cwd=tmp_path, log=tmp_path / "log"
+    )
+    padded = b'{"credentials": ["x"]}' + b" " * (2 * 1024 * 1024)  # its first MiB is JSON
+    long_secret = b'{"credentials": ["' + b"a" * (2 * 1024 * 1024) + b'"]}'
+    with server:
+        for body in (padded, long_secret):
+            conn = server.connection()
+            try:
+                conn.putrequest("POST", REPORT)
+                conn.putheader("Content-Type", "application/json")
+                conn.putheader("Transfer-Encoding", "chunked")
+                conn.endheaders()
+                for start in range(0, len(body), 65536):
+                    chunk = body[start : start + 65536]
+                    conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                conn.send(b"0\r\n\r\n")
+                response = conn.getresponse()
+                assert response.status == 413, response.read()
+                assert response.headers["Content-Type"] == "application/problem+json"
+            finally:
+                conn.close()
+
+
 @pytest.fixture
 def app_overrides():
     # The receiver listens on loopback, which webhooks may not reach by default.
