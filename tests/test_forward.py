@@ -159,6 +159,29 @@ def test_a_check_query_that_is_the_original_requests_own_is_refused(
     )
 
 
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "/flows/../reports/q1",
+        "/flows/%2e%2e/reports/q1",
+        "/flows%2F..%2Freports/q1",
+        "/flows/..;/reports/q1",
+        "/flows/..\\reports/q1",
+        "/reports/./q1",
+        "http://reports.intranet/flows/../reports/q1",
+    ],
+)
+def test_a_path_with_dot_segments_is_refused(client, acme, make_token, uri):
+    # Resolved, each is /reports/q1 (the dashboard:view rule); a backend that routes without
+    # resolving (werkzeug, Express; nginx and Caddy pass the path on as sent) serves it
+    # under /flows/. What the backend will see cannot be known: refused.
+    alice, _ = acme
+    _, view = make_token(["dashboard:view"], user=alice)
+    response = client.get(CHECK, headers={**bearer(view), **forwarded("GET", uri)})
+    assert response.status_code == 403
+    assert response.json["refused_by"] == "original"
+
+
 def test_a_client_cannot_add_the_other_family_to_pick_a_laxer_answer(
     client, acme, make_key, make_token
 ):

@@ -174,3 +174,19 @@ def test_a_client_query_cannot_pick_the_project(proxied, make_user, make_project
     for query in ("project=mine", "project=mine&scope=dashboard", "scope=dashboard"):
         assert send(port, "GET", f"/reports/q1?{query}", bearer(token))[0] == 403, query
     assert backend.seen == []
+
+
+@pytest.mark.server
+def test_a_path_with_dot_segments_never_reaches_the_backend(
+    proxied, make_user, make_project, make_token
+):
+    port, backend = proxied
+    alice = make_user("alice")
+    make_project("acme", owner=alice)
+    _, view = make_token(["dashboard:view"], user=alice)
+    # Resolved, /flows/../reports/q1 is /reports/q1; but both proxies hand the backend the
+    # path as sent, and a backend that routes without resolving (werkzeug, Express) serves
+    # it under /flows/. Which one the backend sees cannot be known: it is refused.
+    for path in ("/flows/../reports/q1", "/flows/%2e%2e/reports/q1", "/flows/..;/reports/q1"):
+        assert send(port, "GET", path, bearer(view))[0] in (400, 403, 404), path
+    assert backend.seen == []

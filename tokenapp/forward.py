@@ -33,6 +33,7 @@ from .access.rules import refuse
 URI_HEADERS = ("X-Original-URI", "X-Forwarded-Uri")
 HOST_HEADERS = ("X-Original-Host", "X-Forwarded-Host")
 ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+DOTS = (".", "..")  # path segments a backend may or may not resolve
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -43,7 +44,7 @@ class RulesError(ValueError):
 @dataclass(frozen=True)
 class Original:
     methods: tuple[str, ...]  # every method a proxy named, as named; empty: none named
-    path: str | None  # percent-decoded, dot segments resolved, no query
+    path: str | None  # percent-decoded, no dot segments (refused), no query
     host: str | None  # as _host writes it: lower case, no port, no trailing dot
     query: str | None = None  # the URI's query as sent; None: the URI has none
 
@@ -78,7 +79,7 @@ def original_request(headers) -> Original:
     query = uri.split("#", 1)[0].partition("?") if uri is not None else None
     return Original(
         methods=methods,
-        path=_normal_path(uri) if uri is not None else None,
+        path=_normal_path(uri, original=True) if uri is not None else None,
         host=_host(host) if host else None,
         query=query[2] if query and query[1] else None,
     )
@@ -181,16 +182,29 @@ def _host(value: str) -> str:
     return host.rstrip(".")
 
 
-def _normal_path(uri: str) -> str:
+def _normal_path(uri: str, *, original: bool = False) -> str:
     """The path a backend will see: the query dropped, %-escapes decoded (%2F too, so
-    that /public%2F..%2Fadmin cannot slip past a prefix), dot segments and // resolved.
-    Whole: a cut could drop the ../ that takes it elsewhere (the server bounds a header's
-    length: gunicorn's limit_request_field_size)."""
+    that /public%2F..%2Fadmin cannot slip past a prefix), // resolved. Whole: a cut could
+    drop what takes it elsewhere (the server bounds a header's length: gunicorn's
+    limit_request_field_size).
+
+    `original`: the proxy's URI, whose '.' and '..' segments (however escaped, and
+    Tomcat's '..;') are refused: nginx and Caddy hand the backend the path as sent, and
+    one backend resolves /flows/../reports (to /reports) where another (werkzeug,
+    Express) routes it under /flows: which one it will be cannot be known here.
+    """
     raw = uri.split("?", 1)[0].split("#", 1)[0]
     if ABSOLUTE.match(raw):  # an absolute URI (a proxy may send one): keep only its path
         raw = urlsplit(raw).path
-    path = unquote(raw)
-    path = posixpath.normpath("/" + path.replace("\\", "/"))
+    path = unquote(raw).replace("\\", "/")
+    if original and any(part.split(";", 1)[0] in DOTS for part in path.split("/")):
+        raise refuse(
+            "original",
+            "The original path has '.' or '..' segments: backends resolve them differently, "
+            "so which path this one will serve is unknown.",
+            title="Ambiguous original request",
+        )
+    path = posixpath.normpath("/" + path)
     return "/" + path.lstrip("/")
 
 
