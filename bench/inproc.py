@@ -150,7 +150,12 @@ def parts(app, fixtures: dict, repeat: int) -> list[tuple[str, float]]:
             (
                 "`decide_check` (PAT, project and scope; membership read with the secret)",
                 partial(
-                    decide_check, member, project, "dashboard:view", {"X-Original-Method": "GET"}
+                    decide_check,
+                    member,
+                    project,
+                    "dashboard:view",
+                    {"X-Original-Method": "GET"},
+                    f"project={project}&scope=dashboard:view",
                 ),
             ),
             ("`verify_body` + JSON", lambda: app.json.dumps(verify_body(principal))),

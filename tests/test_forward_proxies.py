@@ -132,3 +132,61 @@ def test_a_proxy_lets_through_what_the_credential_allows(
         ("HEAD", "alice"),
         ("DELETE", "alice"),
     ]
+
+
+@pytest.mark.server
+def test_a_long_path_cannot_hide_where_its_dot_segments_lead(
+    proxied, make_user, make_project, make_token
+):
+    port, backend = proxied
+    alice = make_user("alice")
+    make_project("acme", owner=alice)
+    _, view = make_token(["dashboard:view"], user=alice)
+    # Caddy passes the path on as sent; past 4,096 characters the ../ must still count.
+    status, _ = send(port, "GET", "/reports/" + "a" * 4100 + "/../../admin", bearer(view))
+    assert status in (403, 404)  # nginx resolves it itself: /admin has no location there
+    assert backend.seen == []
+
+
+@pytest.mark.server
+def test_a_lower_case_method_is_not_its_upper_case_one(
+    proxied, make_user, make_project, make_token
+):
+    port, backend = proxied
+    alice = make_user("alice")
+    make_project("acme", owner=alice)
+    _, view = make_token(["dashboard:view"], user=alice)
+    # nginx refuses the request line (400); Caddy forwards "get", which tokenapp must refuse.
+    assert send(port, "get", "/reports/q1", bearer(view))[0] in (400, 403)
+    assert backend.seen == []
+
+
+@pytest.mark.server
+def test_a_client_query_cannot_pick_the_project(proxied, make_user, make_project, make_token):
+    port, backend = proxied
+    make_project("acme", owner=make_user("alice"))
+    mallory = make_user("mallory")
+    make_project("mine", owner=mallory)  # mallory's own project, not acme
+    _, token = make_token(["dashboard"], user=mallory)
+    assert send(port, "GET", "/reports/q1", bearer(token))[0] == 403  # the rules: acme
+    # Caddy keeps the client's query on a forward_auth uri without one of its own: the
+    # check's ?project= would then be the client's choice.
+    for query in ("project=mine", "project=mine&scope=dashboard", "scope=dashboard"):
+        assert send(port, "GET", f"/reports/q1?{query}", bearer(token))[0] == 403, query
+    assert backend.seen == []
+
+
+@pytest.mark.server
+def test_a_path_with_dot_segments_never_reaches_the_backend(
+    proxied, make_user, make_project, make_token
+):
+    port, backend = proxied
+    alice = make_user("alice")
+    make_project("acme", owner=alice)
+    _, view = make_token(["dashboard:view"], user=alice)
+    # Resolved, /flows/../reports/q1 is /reports/q1; but both proxies hand the backend the
+    # path as sent, and a backend that routes without resolving (werkzeug, Express) serves
+    # it under /flows/. Which one the backend sees cannot be known: it is refused.
+    for path in ("/flows/../reports/q1", "/flows/%2e%2e/reports/q1", "/flows/..;/reports/q1"):
+        assert send(port, "GET", path, bearer(view))[0] in (400, 403, 404), path
+    assert backend.seen == []

@@ -82,7 +82,31 @@ def test_only_loopback_or_the_metrics_token(client):
     )
     # Through a proxy on the same machine that tokenapp does not trust: not loopback.
     assert client.get("/metrics", headers={"X-Forwarded-For": "192.0.2.7"}).status_code == 403
+    # Whichever of the usual headers the proxy adds (nginx sends none unless told; many
+    # configurations give only X-Real-IP).
+    for header, value in [
+        ("X-Real-IP", "192.0.2.7"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "tokenapp.example"),
+        ("Via", "1.1 proxy"),
+    ]:
+        assert client.get("/metrics", headers={header: value}).status_code == 403, header
     assert client.get("/metrics").status_code == 200
+
+
+@pytest.fixture
+def digits_in_the_environment(monkeypatch):
+    # TOKENAPP_* values are read as JSON where they look like it: these look like numbers.
+    monkeypatch.setenv("TOKENAPP_METRICS_TOKEN", "20261201")
+    monkeypatch.setenv("TOKENAPP_SECRET_KEY", "31415926535897932384626433832795")
+
+
+@pytest.mark.parametrize("app_overrides", [{}])
+def test_a_metrics_token_or_secret_key_of_digits_is_text(digits_in_the_environment, client):
+    remote = {"environ_base": {"REMOTE_ADDR": "192.0.2.7"}}
+    assert client.get("/metrics", headers=bearer("wrong"), **remote).status_code == 403
+    assert client.get("/metrics", headers=bearer("20261201"), **remote).status_code == 200
+    assert client.get("/setup").status_code == 200  # its form is signed with the key
 
 
 @pytest.mark.server

@@ -1,6 +1,7 @@
 """Public revocation (issue 15): POST /api/v1/credentials/revoke, no credential, no oracle."""
 
 import json
+import threading
 
 import pytest
 from conftest import assert_problem
@@ -96,6 +97,19 @@ def test_a_flood_of_reports_is_throttled_per_address(client, app):
     assert report(client, ["x"], address="198.51.100.8").status_code == 202
 
 
+def test_one_ipv6_64_is_one_address_for_the_throttle(client, app):
+    # One host usually holds a whole /64 (as the sign-in throttle counts it): a new
+    # address from it must not buy a new minute of reports; an IPv4-mapped one is IPv4.
+    limit = app.config["PUBLIC_REVOKE_PER_MINUTE"]
+    for n in range(limit):
+        assert report(client, ["x"], address=f"2001:db8:7:1::{n + 1:x}").status_code == 202
+    assert_problem(report(client, ["x"], address="2001:db8:7:1:ffff:1:2:3"), 429)
+    assert report(client, ["x"], address="2001:db8:7:2::1").status_code == 202  # the next /64
+    for _ in range(limit):
+        assert report(client, ["x"], address="203.0.113.5").status_code == 202
+    assert_problem(report(client, ["x"], address="::ffff:203.0.113.5"), 429)
+
+
 def test_the_owner_sees_a_banner(client, auth, make_user, make_token):
     alice = make_user("alice")
     make_token(user=alice, note="grafana")
@@ -136,6 +150,78 @@ def test_across_two_workers_the_secret_stops_at_once_and_the_throttle_is_shared(
         # Each request a new connection: both workers answer some, and none lets it in.
         assert [status("/api/v1/auth/verify", bearer(pat)) for _ in range(10)] == [401] * 10
         assert [post(["x"]) for _ in range(6)] == [202] * 5 + [429]
+
+
+@pytest.mark.server
+def test_reports_of_one_secret_at_the_same_moment_tell_its_owner_once(
+    tmp_path, database_url, make_user, make_token
+):
+    alice = make_user("alice")
+    env = clean_env(
+        TOKENAPP_INSTANCE_PATH=str(tmp_path / "instance"),
+        TOKENAPP_DATABASE_URL=database_url,
+        TOKENAPP_PUBLIC_REVOKE_PER_MINUTE="1000",
+    )
+    server = Server(
+        [TOKENAPP, "serve", "--workers", "2"], env=env, cwd=tmp_path, log=tmp_path / "log"
+    )
+    with server:
+        for _ in range(4):
+            token, pat = make_token(user=alice)
+            body = json.dumps({"credentials": [pat]}).encode()
+            start = threading.Barrier(8)
+            answers = []
+
+            def post(body=body, start=start, answers=answers):
+                start.wait()
+                headers = {"Content-Type": "application/json"}
+                answers.append(server.request("POST", REPORT, body=body, headers=headers)[0])
+
+            posts = [threading.Thread(target=post) for _ in range(8)]
+            for thread in posts:
+                thread.start()
+            for thread in posts:
+                thread.join()
+            assert answers == [202] * 8
+            # One revocation: one audit event, one banner line, one webhook (on PostgreSQL
+            # every report that read the row before the first revoked it did it again).
+            told = RevocationNotice.select().where(RevocationNotice.credential == token.id)
+            assert told.count() == 1
+            revoked = AuditEvent.select().where(
+                (AuditEvent.action == "credential.revoke") & (AuditEvent.target == str(token.id))
+            )
+            assert revoked.count() == 1
+
+
+@pytest.mark.server
+def test_a_chunked_body_over_the_limit_is_413(tmp_path, database_url):
+    # No Content-Length: the server reads the body only up to MAX_CONTENT_LENGTH (1 MiB),
+    # which must refuse it whole (413), not judge its first MiB (400, or a valid prefix).
+    env = clean_env(
+        TOKENAPP_INSTANCE_PATH=str(tmp_path / "instance"), TOKENAPP_DATABASE_URL=database_url
+    )
+    server = Server(
+        [TOKENAPP, "serve", "--workers", "1"], env=env, cwd=tmp_path, log=tmp_path / "log"
+    )
+    padded = b'{"credentials": ["x"]}' + b" " * (2 * 1024 * 1024)  # its first MiB is JSON
+    long_secret = b'{"credentials": ["' + b"a" * (2 * 1024 * 1024) + b'"]}'
+    with server:
+        for body in (padded, long_secret):
+            conn = server.connection()
+            try:
+                conn.putrequest("POST", REPORT)
+                conn.putheader("Content-Type", "application/json")
+                conn.putheader("Transfer-Encoding", "chunked")
+                conn.endheaders()
+                for start in range(0, len(body), 65536):
+                    chunk = body[start : start + 65536]
+                    conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                conn.send(b"0\r\n\r\n")
+                response = conn.getresponse()
+                assert response.status == 413, response.read()
+                assert response.headers["Content-Type"] == "application/problem+json"
+            finally:
+                conn.close()
 
 
 @pytest.fixture

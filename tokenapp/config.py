@@ -69,6 +69,10 @@ DEFAULTS = {
 }
 
 
+# Settings that are text whatever they look like (secrets, names): never JSON numbers.
+TEXT = ("SECRET_KEY", "METRICS_TOKEN", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_NAME")
+
+
 def instance_path() -> str:
     # Read directly: Flask needs the instance folder before config exists.
     return os.path.abspath(os.environ.get("TOKENAPP_INSTANCE_PATH", "instance"))
@@ -77,6 +81,9 @@ def instance_path() -> str:
 def load(app: Flask, overrides: dict | None) -> None:
     app.config.update(DEFAULTS)
     app.config.from_prefixed_env("TOKENAPP")
+    for name in TEXT:  # read as JSON, 20261201 was a number: keep what was written
+        if not isinstance(app.config[name], str | None):
+            app.config[name] = os.environ[f"TOKENAPP_{name}"]
     if overrides:
         app.config.update(overrides)
     private_folder(app.instance_path)

@@ -33,6 +33,7 @@ from .access.rules import refuse
 URI_HEADERS = ("X-Original-URI", "X-Forwarded-Uri")
 HOST_HEADERS = ("X-Original-Host", "X-Forwarded-Host")
 ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+DOTS = (".", "..")  # path segments a backend may or may not resolve
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -42,9 +43,10 @@ class RulesError(ValueError):
 
 @dataclass(frozen=True)
 class Original:
-    methods: tuple[str, ...]  # every method a proxy named (upper case); empty: none named
-    path: str | None  # percent-decoded, dot segments resolved, no query
-    host: str | None  # lower case, no port
+    methods: tuple[str, ...]  # every method a proxy named, as named; empty: none named
+    path: str | None  # percent-decoded, no dot segments (refused), no query
+    host: str | None  # as _host writes it: lower case, no port, no trailing dot
+    query: str | None = None  # the URI's query as sent; None: the URI has none
 
 
 @dataclass(frozen=True)
@@ -69,16 +71,32 @@ def original_request(headers) -> Original:
     `headers`: the request's headers by name (werkzeug's Headers or EnvironHeaders),
     so that the Flask view and the fast path (hotpath.py) read them alike.
     """
-    methods = tuple(
-        dict.fromkeys(headers[h].strip().upper()[:16] for h in METHOD_HEADERS if h in headers)
-    )
+    # As named: methods are case-sensitive (RFC 9110 9.1), and Caddy hands "get" on to
+    # the backend, for which it is not GET: it names no operation.
+    methods = tuple(dict.fromkeys(headers[h].strip()[:16] for h in METHOD_HEADERS if h in headers))
     uri = _one(headers, URI_HEADERS)
     host = _one(headers, HOST_HEADERS)
+    query = uri.split("#", 1)[0].partition("?") if uri is not None else None
     return Original(
         methods=methods,
-        path=_normal_path(uri) if uri is not None else None,
-        host=host.lower().rsplit(":", 1)[0].strip("[]") if host else None,
+        path=_normal_path(uri, original=True) if uri is not None else None,
+        host=_host(host) if host else None,
+        query=query[2] if query and query[1] else None,
     )
+
+
+def own_query(original: Original, query: str) -> None:
+    """Refuse a check whose query (naming the project or scope) is the original request's
+    own: the proxy passed the client's query on (Caddy does, to a forward_auth uri without
+    a "?"), so the client would choose what is checked instead of the proxy or the rules."""
+    if query and original.query == query:
+        raise refuse(
+            "original",
+            "The check's project and scope came with the original request's own query: "
+            "name them in the check's URI (Caddy: end forward_auth's uri in '?'), or use "
+            "the rules file.",
+            title="Conflicting original request",
+        )
 
 
 def rules() -> tuple[Rule, ...] | None:
@@ -137,7 +155,7 @@ def _rule(row: dict, where: str) -> Rule:
         methods = frozenset(m.upper() for m in methods)
         if methods - METHODS:
             raise RulesError(f"{where}: unknown methods {sorted(methods - METHODS)}")
-    return Rule(project, scope, _normal_path(path), host.lower() if host else None, methods)
+    return Rule(project, scope, _normal_path(path), _host(host) if host else None, methods)
 
 
 def _one(headers, names: tuple[str, ...]) -> str | None:
@@ -152,14 +170,41 @@ def _one(headers, names: tuple[str, ...]) -> str | None:
     return values.pop() if values else None
 
 
-def _normal_path(uri: str) -> str:
+def _host(value: str) -> str:
+    """A host as a name, whatever the proxy or the rules file wrote: lower case, without
+    its port, an IPv6 literal without brackets, and no trailing dot (Caddy serves the
+    site "admin.intranet" to "admin.intranet." and names it so)."""
+    host = value.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    if host.count(":") == 1:  # a name or IPv4 address with its port
+        host = host.partition(":")[0]
+    return host.rstrip(".")
+
+
+def _normal_path(uri: str, *, original: bool = False) -> str:
     """The path a backend will see: the query dropped, %-escapes decoded (%2F too, so
-    that /public%2F..%2Fadmin cannot slip past a prefix), dot segments and // resolved."""
-    raw = uri[:4096].split("?", 1)[0].split("#", 1)[0]
+    that /public%2F..%2Fadmin cannot slip past a prefix), // resolved. Whole: a cut could
+    drop what takes it elsewhere (the server bounds a header's length: gunicorn's
+    limit_request_field_size).
+
+    `original`: the proxy's URI, whose '.' and '..' segments (however escaped, and
+    Tomcat's '..;') are refused: nginx and Caddy hand the backend the path as sent, and
+    one backend resolves /flows/../reports (to /reports) where another (werkzeug,
+    Express) routes it under /flows: which one it will be cannot be known here.
+    """
+    raw = uri.split("?", 1)[0].split("#", 1)[0]
     if ABSOLUTE.match(raw):  # an absolute URI (a proxy may send one): keep only its path
         raw = urlsplit(raw).path
-    path = unquote(raw)
-    path = posixpath.normpath("/" + path.replace("\\", "/"))
+    path = unquote(raw).replace("\\", "/")
+    if original and any(part.split(";", 1)[0] in DOTS for part in path.split("/")):
+        raise refuse(
+            "original",
+            "The original path has '.' or '..' segments: backends resolve them differently, "
+            "so which path this one will serve is unknown.",
+            title="Ambiguous original request",
+        )
+    path = posixpath.normpath("/" + path)
     return "/" + path.lstrip("/")
 
 

@@ -195,7 +195,8 @@ class FastPath:
         limits.enforce(principal)
         usage.touch(principal)
         if endpoint == "api.check":
-            decide_check(principal, query.get("project"), query.get("scope"), _named(environ))
+            raw = environ.get("QUERY_STRING", "")
+            decide_check(principal, query.get("project"), query.get("scope"), _named(environ), raw)
             headers = [("Content-Type", "text/html; charset=utf-8"), *check_headers(principal)]
             return NO_CONTENT, headers, b""
         if endpoint == GET_DOCUMENT:

@@ -7,8 +7,8 @@ Flask dev server) the counters live in the process. The live credentials are
 counted in the database at scrape time. Labels are fixed sets (route group,
 outcome, kind): never a secret, a username, a project or a path.
 
-Read from loopback (a request that came through a proxy, with X-Forwarded-For
-or Forwarded, is not loopback), or with `Authorization: Bearer
+Read from loopback (a request that came through a proxy, with X-Forwarded-For,
+Forwarded, X-Real-IP or the like, is not loopback), or with `Authorization: Bearer
 $TOKENAPP_METRICS_TOKEN`. Usage-flush and webhook failures are counted from
 the warnings `tokenapp.usage` and `tokenapp.notices` log, so those modules stay
 as they are.
@@ -42,6 +42,11 @@ GROUPS = {
 }
 TIMED = {"api.verify": "verify", "api.check": "check"}
 FAILURES = {"tokenapp.usage": "usage_flush", "tokenapp.notices": "webhook"}
+# A request carrying any of these came through a proxy (nginx adds none unless told to,
+# and many of its configurations add only X-Real-IP): from loopback, it is not loopback's.
+PROXY_HEADERS = (
+    "X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Proto", "X-Forwarded-Host", "Via"
+)  # fmt: skip
 _metrics: dict = {}
 _children: dict = {}
 _answer_children: dict = {}  # (endpoint, status) -> the children record() counts in
@@ -220,7 +225,7 @@ def _allowed() -> bool:
     header = request.headers.get("Authorization", "")
     if token and header.startswith("Bearer "):
         return credentials.same(header[len("Bearer ") :].strip(), token)
-    proxied = "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
+    proxied = any(name in request.headers for name in PROXY_HEADERS)
     return from_loopback(request.remote_addr) and not proxied
 
 

@@ -15,6 +15,7 @@ import logging
 
 from flask import current_app
 
+from . import db
 from . import delivery
 from . import lifecycle
 from . import notices
@@ -29,6 +30,7 @@ from .models import RevocationNotice
 from .models import Secret
 from .models import User
 from .prepared import Prepared
+from .throttle import counted_address
 
 log = logging.getLogger("tokenapp.notices")  # counted as webhook failures by /metrics
 
@@ -39,13 +41,14 @@ MAX_LENGTH = 200  # characters per secret; longer ones cannot be ours and are sk
 
 
 def throttle(address: str | None) -> None:
-    """Refuse (429) an address over TOKENAPP_PUBLIC_REVOKE_PER_MINUTE reports this minute."""
+    """Refuse (429) an address over TOKENAPP_PUBLIC_REVOKE_PER_MINUTE reports this minute
+    (an IPv6 address by its /64, as sign-ins count: one host usually holds all of it)."""
     limit = current_app.config["PUBLIC_REVOKE_PER_MINUTE"]
     moment = now()
     start = moment.replace(second=0, microsecond=0)
     with counter_transaction():
         count = _claim.first(
-            address=(address or "unknown")[:45],
+            address=counted_address(address)[:45],
             start=start,
         )["count"]
         if count == 1:  # the first report of a new minute: older windows are spent
@@ -92,6 +95,8 @@ def report(secrets: list[str]) -> int:
                 continue
             if row.expires_at is not None and row.expires_at <= moment:
                 continue  # a rotated-out secret whose grace has ended stops nothing
+            if not lifecycle.changeable(db.locked(Credential, credential.id)):
+                continue  # revoked since it was read (a report of it at the same moment)
             lifecycle.revoke(credential, system=ACTOR)
             for user_id in _told(credential):
                 RevocationNotice.create(user=user_id, credential=credential.id)

@@ -54,10 +54,12 @@ class Attempt:
 
 
 def attempt(username: str | None, remote_addr: str | None) -> Attempt:
-    return Attempt((username or "").strip().lower()[:64], _address(remote_addr))
+    return Attempt((username or "").strip().lower()[:64], counted_address(remote_addr))
 
 
-def _address(remote: str | None) -> str:
+def counted_address(remote: str | None) -> str:
+    """The address a client is counted under: IPv6 by its /64, IPv4-mapped as IPv4
+    (sign-ins here, public revocation reports in public_revoke)."""
     try:
         ip = ipaddress.ip_address(remote or "")
     except ValueError:

@@ -43,8 +43,13 @@ def json_body() -> Any:
             "Unsupported Media Type",
             "Send the body as JSON with 'Content-Type: application/json'.",
         )
+    data, limit = request.get_data(cache=True), request.max_content_length
+    if limit is not None and request.content_length is None and len(data) >= limit:
+        # A body without Content-Length (chunked) is read only up to the limit: asking
+        # for a byte more refuses it whole (werkzeug's LimitedStream raises the 413).
+        request.stream.read(1)
     try:
-        return parse(request.get_data(cache=True))
+        return parse(data)
     except NonFinite as exc:
         raise unacceptable(
             f"{str(exc)[:20]} is not a finite number: NaN and Infinity are not JSON."

@@ -51,7 +51,8 @@ REFUSALS = {
     "expiry": "a token cannot outlast the token that makes it",
     "address": "the credential's allowed networks",
     "rules": "/auth/check: no rule of TOKENAPP_FORWARD_RULES covers the request",
-    "original": "/auth/check: X-Original-* and X-Forwarded-* name different requests",
+    "original": "/auth/check: X-Original-* and X-Forwarded-* name different requests, or "
+    "the check's query is the client's own",
     "transport": "credentials travel over HTTPS (DESIGN §5), checked before the secret is read",
 }
 ANY_ROLE = "owner"  # no project named: the role does not narrow, scopes still do

@@ -14,6 +14,7 @@ from ..access import visible_projects
 from ..auth import Principal
 from ..errors import invalid
 from ..forward import original_request
+from ..forward import own_query
 from ..forward import rule_for
 from ..forward import rules as forward_rules
 from ..models import expires_soon
@@ -75,25 +76,28 @@ def check():
     original request's host, path and method (forward.py). Answers with
     X-Auth-User and the credential.
     """
-    decide_check(
-        g.principal, request.args.get("project"), request.args.get("scope"), request.headers
-    )
+    args, query = request.args, request.environ.get("QUERY_STRING", "")
+    decide_check(g.principal, args.get("project"), args.get("scope"), request.headers, query)
     response = make_response("", 204)
     response.headers.extend(check_headers(g.principal))
     return response
 
 
-def decide_check(principal: Principal, project: str | None, scope: str | None, headers) -> None:
+def decide_check(
+    principal: Principal, project: str | None, scope: str | None, headers, query: str
+) -> None:
     """check's decision, of plain values (the Flask view and the fast path): raises a Problem.
 
-    `project` and `scope` come from the query; `headers` are the request's, by name
-    (the original request a proxy names, forward.py).
+    `project` and `scope` come from the query (`query`, as sent); `headers` are the
+    request's, by name (the original request a proxy names, forward.py).
     """
     original = original_request(headers)  # also refuses two different URIs or hosts
     if project is None and scope is None:
         rule = rule_for(original, forward_rules())
         if rule is not None:
             project, scope = rule.project, rule.scope
+    else:
+        own_query(original, query)  # the proxy's, not the client's
     if scope is not None:
         try:
             catalogue().validate(scope)
