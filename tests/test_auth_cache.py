@@ -26,11 +26,6 @@ VERIFY = "/api/v1/auth/verify"
 CHECK = "/api/v1/auth/check"
 
 
-@pytest.fixture
-def app_overrides():
-    return {"AUTH_CACHE": True}  # on, whichever the backend's default
-
-
 def counter() -> int:
     return db.database.execute_sql("SELECT value FROM auth_generation WHERE id = 1").fetchone()[0]
 

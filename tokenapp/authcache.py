@@ -8,7 +8,7 @@ row still goes through every rule (auth._principal: expiry and grace against the
 each request). Unknown digests are kept too, in a bound of their own, so a flood of random
 tokens neither grows memory nor pushes out the tokens in use. Inside a transaction (whose
 own uncommitted writes the counter does not show yet) the lookup runs as before.
-TOKENAPP_AUTH_CACHE=false turns it off; by default it is on for PostgreSQL only (README).
+TOKENAPP_AUTH_CACHE=false turns it off (README; on by default: it pays on both backends).
 """
 
 import logging
@@ -149,8 +149,6 @@ def clear() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """AUTH_CACHE: None (unset) is on for PostgreSQL, off for SQLite (README)."""
-    if app.config["AUTH_CACHE"] is None:
-        app.config["AUTH_CACHE"] = not is_sqlite()
+    """A new app (a new database object): nothing kept from another."""
     clear()
     _owner[:] = [None, False]  # the triggers are looked for again at the first request

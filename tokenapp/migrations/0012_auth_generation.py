@@ -13,6 +13,11 @@ two transactions that each change two credentials deadlock on it), once per tran
 update bumps only when a watched value changed (the function compares them).
 SQLite: ordinary AFTER triggers (one writer at a time). A bump recreates a deleted row starting
 from the time in µs, so the counter never comes back to a value it had.
+
+Later migrations: on PostgreSQL, one that writes rows of these tables and then alters one of
+them in the same transaction runs `SET CONSTRAINTS auth_changed IMMEDIATE` in between (pending
+trigger events block ALTER TABLE and CREATE INDEX); on SQLite, one that rebuilds one of these
+tables makes its triggers again (until then authcache keeps nothing, and logs a warning).
 """
 
 from peewee import BigIntegerField
