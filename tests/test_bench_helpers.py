@@ -10,6 +10,7 @@ import secrets
 import pytest
 
 from bench import seed as seeding
+from tokenapp import authcache
 from tokenapp import create_app
 from tokenapp import credentials
 from tokenapp import db
@@ -61,6 +62,9 @@ def test_seed_makes_n_live_tokens_and_working_fixtures(tmp_path, monkeypatch, da
             "user_id",
             "project_id",
         }
+        # So are the auth_changed triggers (tokenapp/authcache.py keeps nothing without them).
+        sql, wanted = authcache.TRIGGERS[0 if db.is_sqlite() else 1]
+        assert db.database.execute_sql(sql).fetchone()[0] == wanted
 
 
 @pytest.mark.backend_independent  # a PostgreSQL database of its own, whichever the backend

@@ -23,6 +23,13 @@ pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="server-side PRE
 VERIFY = "/api/v1/auth/verify"
 
 
+@pytest.fixture
+def app_overrides():
+    # These follow auth's own lookup statement; with the cache (tokenapp/authcache.py) a
+    # request sends its counted lookup or the counter: tests/test_auth_cache.py.
+    return {"AUTH_CACHE": False}
+
+
 def _name(prepared) -> str:
     return prepared.name
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from flask import Flask
 
 from . import accounts
+from . import authcache
 from . import config
 from . import db
 from . import errors
@@ -54,6 +55,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     _load_scopes(app)
     _load_forward_rules(app)
     db.init_app(app)
+    authcache.init_app(app)
     accounts.init_app(app)
     sso.init_app(app)
     hotpath.init_app(app)  # inside TrustedProxies: sees the proxy's view of the client

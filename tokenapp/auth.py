@@ -16,6 +16,7 @@ from flask import Request
 from flask import current_app
 from peewee import JOIN
 
+from . import authcache
 from . import credentials
 from . import lifecycle
 from .clock import now
@@ -152,10 +153,8 @@ def principal_for(secret: str, slug: str | None = None, read_with=None) -> Princ
     digest = parsed.digest  # SHA-256 once
     if read_with is not None:
         row = read_with[0].first(digest=digest, slug=slug, **read_with[1])
-    elif slug:
-        row = _lookup_in.first(digest=digest, slug=slug)
-    else:
-        row = _lookup.first(digest=digest)
+    else:  # the lookup, or its row kept while nothing auth-relevant changed (authcache.py)
+        row = authcache.first(_lookup_in if slug else _lookup, digest, slug)
     if row is None or row["kind"] != parsed.kind or not credentials.same(row["digest"], digest):
         raise unauthorized("The credential is unknown or has been revoked.")
     principal = _principal(row, slug, keep=read_with is not None)

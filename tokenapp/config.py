@@ -65,6 +65,7 @@ DEFAULTS = {
     "OIDC_ADMIN_GROUP": None,  # members of this `groups` entry are admins
     "OIDC_TRUST_MFA": False,  # the provider always does two-factor (else its `amr` must say)
     "FAST_PATH": True,  # verify/check answered in front of Flask (hotpath.py); false: by Flask
+    "AUTH_CACHE": True,  # lookups kept per process, checked on each request (authcache.py)
     "CLOCK": None,  # tests inject a callable returning naive UTC datetimes
 }
 

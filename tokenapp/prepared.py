@@ -68,6 +68,14 @@ class Prepared:
             for (name, convert), value in zip(columns, rows[0], strict=True)
         }
 
+    def ready(self) -> None:
+        """PostgreSQL: PREPARE it on this connection now if it is not yet, so that its first
+        use sends no PREPARE of its own (outside a transaction)."""
+        prepare = (self.compiled.get(type(database.obj)) or self._compile())[1]
+        names = _prepared.setdefault(database.connection(), set()) if prepare else ()
+        if prepare and self.name not in names:
+            _prepare(self.name, prepare, names)
+
     def _compile(self):
         marks = {name: Value(_Mark(name), converter=False) for name in self.params}
         query = self.build(**marks)
