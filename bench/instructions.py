@@ -114,7 +114,7 @@ def section(counted: dict[str, float], note: str) -> list[str]:
     """make bench's report section: the counts and hello's over each."""
     if not counted:
         return [note, ""]
-    hello = counted.get(HELLO, float("nan"))
+    hello = counted.get(HELLO)  # --only without hello: no ratio
     lines = [
         "## Instructions per request (valgrind, in process)",
         "",
@@ -123,7 +123,10 @@ def section(counted: dict[str, float], note: str) -> list[str]:
         "| request | instructions | × hello |",
         "|---|---:|---:|",
     ]
-    lines += [f"| {name} | {n:,.0f} | {hello / n:.2f} |" for name, n in counted.items()]
+    lines += [
+        f"| {name} | {n:,.0f} | {hello / n:.2f} |" if hello else f"| {name} | {n:,.0f} | – |"
+        for name, n in counted.items()
+    ]
     return [*lines, ""]
 
 

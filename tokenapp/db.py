@@ -125,8 +125,9 @@ def open_connection() -> None:
     A PostgreSQL connection the server dropped is replaced here, so only the
     request that met the error fails.
     """
-    if not database.is_closed():
-        if not getattr(database.connection(), "closed", 0):
+    obj = database.obj  # once: each attribute through the proxy costs a call
+    if not obj.is_closed():
+        if not getattr(obj.connection(), "closed", 0):
             return
         _release()  # psycopg2: lost (server restart, idle kill)
     _reclaim()
@@ -150,10 +151,11 @@ def _release() -> None:
 
 def release_connection(exc: BaseException | None = None) -> None:
     """Keep the connection, never with a transaction open across requests."""
-    if database.is_closed():
+    obj = database.obj
+    if obj.is_closed():
         return
-    conn = database.connection()
-    if exc is not None or database.in_transaction() or _open_or_dead(conn):
+    conn = obj.connection()
+    if exc is not None or obj.in_transaction() or _open_or_dead(conn):
         _release()
 
 
