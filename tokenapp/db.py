@@ -228,6 +228,14 @@ def lock(query: Query) -> list:
     return list(query)
 
 
+def from_row(model: type[Model], values: dict) -> Model:
+    """A `model` of a row's values by field name (foreign keys as ids), built as peewee's
+    own reads build one: no defaults made, nothing marked dirty (no setattr per field)."""
+    instance = model(__no_default__=True)
+    instance.__data__.update(values)
+    return instance
+
+
 def migrate() -> list[str]:
     """Apply pending migrations; returns the names applied."""
     with database.connection_context():

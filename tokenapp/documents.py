@@ -11,6 +11,7 @@ from peewee import JOIN
 
 from . import auth
 from .clock import now
+from .db import from_row
 from .models import Document
 from .models import Project
 from .models import Secret
@@ -110,7 +111,7 @@ def find(
         return None
     creator = row.pop("creator")
     # Every field comes from the row: no defaults to make (a uuid4, two now()s).
-    doc = Document(__no_default__=True, **row)
+    doc = from_row(Document, row)
     doc.creator = creator
     return doc
 
