@@ -113,9 +113,12 @@ def _run(sql: str, bound: list):
     obj = database.obj
     if obj.query_hooks or peewee_log.isEnabledFor(logging.DEBUG):
         return obj.execute_sql(sql, bound)
-    with __exception_wrapper__:
+    try:
         cursor = obj.cursor()
         cursor.execute(sql, bound)
+    except Exception:
+        with __exception_wrapper__:  # peewee's class for the driver's error, only on error
+            raise
     return cursor
 
 
