@@ -17,17 +17,25 @@ import shutil
 import subprocess
 import sys
 
-from bench import seed as seeding
 from bench.inproc import call
 from bench.inproc import environ
+from bench.inproc import targets
 
 WARM_UP = 50
-# name -> (expected status, path, the environment variable holding its secret)
+HELLO = "hello-world Flask route"
+FAST = ", fast path"
+# name -> the status it must answer; the requests are bench.inproc's targets (fast path).
 TARGETS = {
-    "hello-world Flask route": ("200", "/hello", None),
-    "verify PAT, fast path": ("200", "/api/v1/auth/verify", "BENCH_PAT"),
-    "refused unknown token, fast path": ("401", "/api/v1/auth/verify", "BENCH_UNKNOWN"),
+    HELLO: "200",
+    "verify PAT" + FAST: "200",
+    "verify project key" + FAST: "200",
+    "check PAT, project and scope" + FAST: "204",
+    "refused unknown token" + FAST: "401",
+    "document read" + FAST: "200",
 }
+# The fixtures a child reads from its environment (bench.seed's names).
+FIXTURES = {"pat": "BENCH_PAT", "export_key": "BENCH_KEY", "project": "BENCH_PROJECT"}
+FIXTURES["document"] = "BENCH_DOCUMENT"
 
 
 def collected(stderr: str) -> int:
@@ -44,17 +52,19 @@ def per_request(warm_only: int, warm_and_more: int, requests: int) -> float:
 
 def child(name: str, count: int, database_url: str) -> None:
     """Run in the measured process: build the app, warm up, make `count` requests."""
-    expected, path, secret = TARGETS[name]
-    if secret is None:
+    if name == HELLO:
         from bench.hello import app
+
+        env = environ("/hello")
     else:
         from tokenapp import create_app
 
         app = create_app({"DATABASE_URL": database_url, "FAST_PATH": True})
-    env = environ(path, os.environ[secret] if secret else None)
+        fixtures = {key: os.environ[variable] for key, variable in FIXTURES.items()}
+        env = dict(targets(fixtures))[name.removesuffix(FAST)]
     for _ in range(WARM_UP + count):
         status = call(app, env)
-        if not status.startswith(expected):
+        if not status.startswith(TARGETS[name]):
             raise SystemExit(f"{name}: {status}")
 
 
@@ -76,15 +86,17 @@ def count(name: str, requests: int, fixtures: dict, secrets: dict) -> float:
     return per_request(*totals, requests)
 
 
-def measure(requests: int, fixtures: dict) -> tuple[dict[str, float], str]:
+def measure(
+    requests: int, fixtures: dict, names: list[str] | None = None
+) -> tuple[dict[str, float], str]:
     """{target: instructions per request} on a seeded database, and a line saying how."""
     if not requests:
         return {}, "Instructions per request: not counted (--instructions 0)."
     if not shutil.which("valgrind"):
         return {}, "Instructions per request: not counted, valgrind is missing."
-    secrets = {"BENCH_PAT": fixtures["pat"], "BENCH_UNKNOWN": seeding.filler_secret()}
+    secrets = {variable: fixtures[key] for key, variable in FIXTURES.items()}
     counted = {}
-    for name in TARGETS:
+    for name in names or TARGETS:
         counted[name] = count(name, requests, fixtures, secrets)
         print(f"instructions per request, {name}: {counted[name]:,.0f}", flush=True)
     size = f", SQLite N={fixtures['count']:,}" if "count" in fixtures else ""
@@ -102,7 +114,7 @@ def section(counted: dict[str, float], note: str) -> list[str]:
     """make bench's report section: the counts and hello's over each."""
     if not counted:
         return [note, ""]
-    hello = counted["hello-world Flask route"]
+    hello = counted.get(HELLO)  # --only without hello: no ratio
     lines = [
         "## Instructions per request (valgrind, in process)",
         "",
@@ -111,28 +123,31 @@ def section(counted: dict[str, float], note: str) -> list[str]:
         "| request | instructions | × hello |",
         "|---|---:|---:|",
     ]
-    lines += [f"| {name} | {n:,.0f} | {hello / n:.2f} |" for name, n in counted.items()]
+    lines += [
+        f"| {name} | {n:,.0f} | {hello / n:.2f} |" if hello else f"| {name} | {n:,.0f} | – |"
+        for name, n in counted.items()
+    ]
     return [*lines, ""]
 
 
 def main() -> int:
     """By hand: python -m bench.instructions sqlite:////path/tokenapp.db --requests 100
-    with BENCH_PAT set to a PAT of that database (bench.seed's fixtures) and
-    TOKENAPP_INSTANCE_PATH to its instance folder."""
+    with BENCH_PAT, BENCH_KEY, BENCH_PROJECT and BENCH_DOCUMENT set to bench.seed's
+    fixtures of that database (pat, export_key, project, document) and
+    TOKENAPP_INSTANCE_PATH to its instance folder; --only NAME (repeatable) for some."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("database_url")
     parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--only", action="append", choices=list(TARGETS))
     parser.add_argument("--child", nargs=2, metavar=("NAME", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], int(args.child[1]), args.database_url)
         return 0
-    fixtures = {
-        "database_url": args.database_url,
-        "instance": os.environ.get("TOKENAPP_INSTANCE_PATH", "instance"),
-        "pat": os.environ["BENCH_PAT"],
-    }
-    print("\n".join(section(*measure(args.requests, fixtures))))
+    fixtures = {key: os.environ[variable] for key, variable in FIXTURES.items()}
+    fixtures["database_url"] = args.database_url
+    fixtures["instance"] = os.environ.get("TOKENAPP_INSTANCE_PATH", "instance")
+    print("\n".join(section(*measure(args.requests, fixtures, args.only))))
     return 0
 
 

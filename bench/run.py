@@ -5,7 +5,8 @@
 Seeds one database per backend and N (bench.seed): SQLite always, PostgreSQL
 on the server TOKENAPP_BENCH_DATABASE_URL names (default the local one; a
 database bench_<pid>_<N> is made and dropped; unreachable or empty: that leg
-is skipped, said in one line). Starts `tokenapp serve --workers 2` on each with
+is skipped, said in one line; a server on this machine through its unix socket,
+said in a line). Starts `tokenapp serve --workers 2` on each with
 TOKENAPP_FAST_PATH=true, one more per backend at the largest N with
 TOKENAPP_FAST_PATH=false (the Flask path), and the hello-world app
 (bench.hello) with the same gunicorn settings. Then wrk (8 connections, one
@@ -284,6 +285,15 @@ def postgres_server() -> tuple[str | None, str]:
     return url, f"PostgreSQL leg on {shown(url)} (a fresh database per N, dropped after)."
 
 
+def pg_transport(url: str) -> tuple[str, str]:
+    """(the URL the servers use, the line saying which transport): a server on this machine
+    through its unix socket, as README recommends and bench.inproc does; else TCP."""
+    from bench.inproc import transports
+
+    [(label, url)] = transports(url, "socket")
+    return url, f"PostgreSQL transport: {label.removeprefix('PostgreSQL, ')} ({shown(url)})."
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,1000000")
@@ -328,6 +338,8 @@ def seed_all(sizes, work, databases) -> tuple[dict, list[str]]:
             if backend == "PostgreSQL":
                 name = f"bench_{os.getpid()}_{n}"
                 url = databases.enter_context(seeding.postgres_database(pg_url, name))
+                url, transport = pg_transport(url)
+                notes.append(transport)
             t0, cpu0 = time.monotonic(), os.times()
             fixtures[backend, n] = seeding.seed(work / f"{backend.lower()}-{n}", n, url)
             cpu = os.times()

@@ -22,12 +22,10 @@ import contextlib
 import datetime
 import hashlib
 import io
-import itertools
 import json
 import os
 import sys
 import time
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -80,18 +78,7 @@ def filler_secret() -> str:
 
 def _secret(random: bytes) -> str:
     head = "tkp_" + random.translate(_TABLE).decode()
-    return head + _checksum(head)
-
-
-def _checksum(head: str) -> str:
-    """credentials.checksum, by table: three base62 digits at a time (8 µs -> 0.5 µs)."""
-    if not _TRIPLES:
-        _TRIPLES.extend(map("".join, itertools.product(credentials.ALPHABET, repeat=3)))
-    high, low = divmod(zlib.crc32(head.encode()), len(_TRIPLES))
-    return _TRIPLES[high] + _TRIPLES[low]
-
-
-_TRIPLES: list[str] = []
+    return head + credentials.checksum(head)
 
 
 def _filler(count: int, sample: list[str]) -> Iterator[tuple[str, str, str]]:

@@ -242,15 +242,12 @@ def sql_log(app, monkeypatch):
     """Every statement the app sends through peewee, in order."""
     # Hourly usage counts flush after a request now and then; not during these.
     app.config["USAGE_FLUSH_SECONDS"] = 10**9
+    # peewee's query hook: prepared.Prepared sends its statements through peewee's own
+    # path while one is set (it skips that layer otherwise).
     statements = []
-    database = db.database.obj
-    original = database.execute_sql
-
-    def execute_sql(sql, params=None, *args, **kwargs):
-        statements.append(sql)
-        return original(sql, params, *args, **kwargs)
-
-    monkeypatch.setattr(database, "execute_sql", execute_sql)
+    monkeypatch.setattr(
+        db.database.obj, "query_hooks", [lambda event: statements.append(event.sql)]
+    )
     return statements
 
 

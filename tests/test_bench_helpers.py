@@ -21,10 +21,6 @@ def test_filler_secrets_are_valid_pats():
     for _ in range(200):
         parsed = credentials.parse(seeding.filler_secret())
         assert parsed.kind == "pat"
-    # The table-driven checksum of the bulk rows is credentials.checksum.
-    for _ in range(2000):
-        head = seeding.filler_secret()[: -credentials.CHECKSUM_LENGTH]
-        assert seeding._checksum(head) == credentials.checksum(head)
 
 
 def _verify(client, secret: str) -> int:
@@ -106,3 +102,18 @@ def test_inproc_reaches_a_local_server_through_its_socket_and_says_so(tmp_path, 
         f"PostgreSQL, socket {tmp_path}",
     ]
     assert inproc.transports(local, "tcp") == [("PostgreSQL, TCP", local)]
+
+
+@pytest.mark.backend_independent
+def test_make_bench_reaches_a_local_server_through_its_socket_and_says_so(tmp_path, monkeypatch):
+    from bench import inproc
+    from bench import run
+
+    (tmp_path / ".s.PGSQL.5433").touch()
+    monkeypatch.setattr(inproc, "SOCKET_DIRS", (str(tmp_path),))
+    local = "postgresql://postgres@127.0.0.1:5433/bench_1_1000"
+    url, line = run.pg_transport(local)
+    assert url == f"{local}?host={tmp_path}"
+    assert line == f"PostgreSQL transport: socket {tmp_path} ({url})."
+    remote = "postgresql://postgres@db.intranet:5433/bench_1_1000"
+    assert run.pg_transport(remote) == (remote, f"PostgreSQL transport: TCP ({remote}).")

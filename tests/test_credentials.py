@@ -2,6 +2,7 @@
 
 import math
 import string
+import zlib
 
 import pytest
 from hypothesis import given
@@ -92,3 +93,18 @@ def test_property_any_single_character_change_is_refused(kind, position, replace
     mutated = secret[:position] + replacement + secret[position + 1 :]
     with pytest.raises(credentials.MalformedSecret):
         credentials.parse(mutated)
+
+
+def test_the_checksum_is_crc32_in_six_base62_digits():
+    # Written out digit by digit, as the format says (credentials.checksum uses a table).
+    def base62(number: int) -> str:
+        digits = ""
+        for _ in range(credentials.CHECKSUM_LENGTH):
+            number, rest = divmod(number, 62)
+            digits = credentials.ALPHABET[rest] + digits
+        return digits
+
+    heads = ["tkp_", "tke_" + "z" * 30, "tkf_" + "0" * 30]
+    heads += [credentials.mint("pat")[: -credentials.CHECKSUM_LENGTH] for _ in range(2000)]
+    for head in heads:
+        assert credentials.checksum(head) == base62(zlib.crc32(head.encode())), head

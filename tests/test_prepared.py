@@ -3,7 +3,9 @@
 import datetime
 import uuid
 
+import peewee
 import pytest
+from peewee import CharField
 
 from tokenapp import db
 from tokenapp.models import Credential
@@ -75,3 +77,24 @@ def test_convert_replaces_a_column_s_conversion_and_memo_converts_each_value_onc
     double = memo(lambda value: calls.append(value) or value * 2, size=2)
     assert [double(1), double(1), double(2), double(3), double(1)] == [2, 2, 4, 6, 2]
     assert calls == [1, 2, 3, 1]  # kept per value, forgotten when full
+
+
+class _Missing(db.BaseModel):
+    """A table no migration makes."""
+
+    name = CharField()
+
+
+_missing = Prepared(lambda name: _Missing.select().where(_Missing.name == name), name=None)
+
+
+def test_a_driver_error_comes_as_peewee_maps_it(ctx):
+    # Prepared runs the driver's cursor itself when no query hook listens: peewee's error
+    # classes (what callers catch) and the driver's error as `orig` must stay.
+    assert not db.database.obj.query_hooks
+    with pytest.raises(peewee.DatabaseError) as raised:
+        _missing.first(name="x")
+    assert isinstance(raised.value, peewee.OperationalError | peewee.ProgrammingError)
+    assert "_missing" in str(raised.value.orig)
+    if not db.is_sqlite():
+        db.database.rollback()

@@ -21,6 +21,7 @@ from . import credentials
 from . import lifecycle
 from .clock import now
 from .errors import Problem
+from .frozen import frozen
 from .models import Credential
 from .models import Membership
 from .models import Project
@@ -140,11 +141,9 @@ def _named_project(request: Request) -> str | None:
 def principal_for(secret: str, slug: str | None = None, read_with=None) -> Principal:
     """The Principal of a secret, or a 401 Problem: the rules of DESIGN §5, of plain values.
 
-    slug: the project the request names, when known before the view runs (the fast
-    path): a PAT's membership of it comes with the secret's row, in the same query,
-    as `member_of`, and access.project_for needs no second query. read_with: (a
-    Prepared extending _lookup_in_query, its other values), for a row the request
-    will need read in the same statement too (documents.read_with): kept as `row`.
+    slug: the project the request names, when known before the view runs: a PAT's
+    membership of it comes with the secret's row, as `member_of`. read_with: (a Prepared
+    extending _lookup_in_query, its values), more the request needs, same statement: `row`.
     """
     try:
         parsed = credentials.parse(secret)
@@ -253,20 +252,21 @@ def _principal(row: dict, slug: str | None = None, keep: bool = False) -> Princi
         raise unauthorized("The credential's user is deactivated.")
     if row["kind"] != "pat" and row["role"] is None:
         raise unauthorized("The key's owner is no longer a member of its project.")
-    scopes, allowlist, asked = row["scopes"], row["ip_allowlist"], row.get("asked_role")
-    return Principal(
+    asked = row.get("asked_role")
+    return frozen(  # Principal(...) without frozen's __init__: ~2 µs less
+        Principal,
         user_id=row["user_id"],
         username=row["username"],
         credential_id=row["id"],
         kind=row["kind"],
-        scopes=scopes,
+        scopes=row["scopes"],
         project_id=row["project"],
         project_slug=row["project_slug"],
         role=row["role"],
         expires_at=row["expires_at"],
         secret_expires_at=row["secret_expires_at"],
         rate_limit=row["rate_limit"],
-        ip_allowlist=allowlist or None,
+        ip_allowlist=row["ip_allowlist"] or None,
         member_of=None if asked is None else (slug, row["asked_project"], asked),
         service_account=row["service_project"] is not None,  # as User.is_service_account
         row=row if keep else None,

@@ -125,8 +125,9 @@ def open_connection() -> None:
     A PostgreSQL connection the server dropped is replaced here, so only the
     request that met the error fails.
     """
-    if not database.is_closed():
-        if not getattr(database.connection(), "closed", 0):
+    obj = database.obj  # once: each attribute through the proxy costs a call
+    if not obj.is_closed():
+        if not getattr(obj.connection(), "closed", 0):
             return
         _release()  # psycopg2: lost (server restart, idle kill)
     _reclaim()
@@ -150,10 +151,11 @@ def _release() -> None:
 
 def release_connection(exc: BaseException | None = None) -> None:
     """Keep the connection, never with a transaction open across requests."""
-    if database.is_closed():
+    obj = database.obj
+    if obj.is_closed():
         return
-    conn = database.connection()
-    if exc is not None or database.in_transaction() or _open_or_dead(conn):
+    conn = obj.connection()
+    if exc is not None or obj.in_transaction() or _open_or_dead(conn):
         _release()
 
 
@@ -224,6 +226,14 @@ def lock(query: Query) -> list:
         # One order for everyone: two transactions locking the same rows never deadlock.
         query = query.order_by(query.model._meta.primary_key).for_update()
     return list(query)
+
+
+def from_row(model: type[Model], values: dict) -> Model:
+    """A `model` of a row's values by field name (foreign keys as ids), built as peewee's
+    own reads build one: no defaults made, nothing marked dirty (no setattr per field)."""
+    instance = model(__no_default__=True)
+    instance.__data__.update(values)
+    return instance
 
 
 def migrate() -> list[str]:

@@ -4,12 +4,14 @@ Plain values in, rows out; the API (api/documents.py) checks access and shapes
 requests and answers around these.
 """
 
+import functools
 import uuid
 
 from peewee import JOIN
 
 from . import auth
 from .clock import now
+from .db import from_row
 from .models import Document
 from .models import Project
 from .models import Secret
@@ -73,9 +75,11 @@ def _with_secret_query(digest, slug, collection, doc_id):
 
 
 DOC_FIELDS = Document._meta.sorted_fields
+# The read_with statement's columns of the document, and each one's name in a Document.
+DOC_COLUMNS = tuple((f"doc_{name}", name) for name in [f.name for f in DOC_FIELDS] + ["creator"])
 _with_secret = Prepared(
     _with_secret_query,
-    convert={**auth._lookup.convert, **{f"doc_{f.name}": f.python_value for f in DOC_FIELDS}},
+    convert=auth._lookup.convert,
     digest=Secret.digest,
     slug=Project.slug,
     collection=Document.collection,
@@ -100,18 +104,19 @@ def find(
     if looked_up is not None and looked_up["asked_project"] == project_id:
         if looked_up["doc_id"] != key or looked_up["doc_collection"] != collection:
             return None  # no such document in the project
-        row = {name[4:]: value for name, value in looked_up.items() if name.startswith("doc_")}
+        row = {name: looked_up[column] for column, name in DOC_COLUMNS}
     else:
         row = _one.first(project=project_id, collection=collection, doc_id=key)
     if not row:
         return None
     creator = row.pop("creator")
     # Every field comes from the row: no defaults to make (a uuid4, two now()s).
-    doc = Document(__no_default__=True, **row)
+    doc = from_row(Document, row)
     doc.creator = creator
     return doc
 
 
+@functools.lru_cache(maxsize=4096)  # a read parses it twice (read_with, find); a UUID is immutable
 def _uuid(text: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(text)

@@ -24,7 +24,7 @@ EXPIRY_WARNING = datetime.timedelta(days=7)
 
 def expires_soon(expires_at: datetime.datetime | None) -> bool:
     """True within EXPIRY_WARNING of expiring (pages, banner and `verify` agree)."""
-    return expires_at is not None and now() < expires_at <= now() + EXPIRY_WARNING
+    return expires_at is not None and (moment := now()) < expires_at <= moment + EXPIRY_WARNING
 
 
 class JSONField(TextField):

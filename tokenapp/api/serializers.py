@@ -1,6 +1,7 @@
 """Rows to JSON-ready dicts. Secrets appear only where the caller passes one."""
 
 import datetime
+import functools
 
 from ..models import Credential
 from ..models import Document
@@ -9,6 +10,7 @@ from ..models import User
 from ..models import expires_soon
 
 
+@functools.lru_cache(maxsize=4096)  # a datetime is immutable; a read shows two, a verify one
 def timestamp(value: datetime.datetime | None) -> str | None:
     return None if value is None else value.isoformat(timespec="seconds") + "Z"
 
