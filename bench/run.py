@@ -52,6 +52,7 @@ BIN = Path(sys.executable).parent
 LUA = Path(__file__).with_name("wrk.lua")
 CONNECTIONS = 8
 WRK_TIMEOUT = 10  # seconds; a request slower than this counts as an error
+REDIS = "redis://127.0.0.1:6379"
 PG_SETTING = "TOKENAPP_BENCH_DATABASE_URL"
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/"
 # issue 16: name -> goal as a ratio to hello; the hot paths (goal ≥ 1.00) also p99 < 5 ms.
@@ -324,6 +325,20 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def round_trip_floor() -> list[tuple]:
+    """CPU of one round trip to each shared server this machine runs (bench.roundtrip)."""
+    from bench import roundtrip
+
+    url, _ = postgres_server()
+    if url is None:
+        return []
+    try:
+        return roundtrip.cpu_per_round_trip(url, os.environ.get("TOKENAPP_REDIS_URL", REDIS))
+    except Exception as exc:  # a floor we cannot read leaves the report whole
+        print(f"round-trip floor not measured: {exc!r}", flush=True)
+        return []
+
+
 def seed_all(sizes, work, databases) -> tuple[dict, list[str]]:
     """{(backend, N): fixtures}, and the lines saying how long each seeding took."""
     pg_url, pg_note = postgres_server()
@@ -441,6 +456,7 @@ def run(args, sizes: list[int], work: Path, servers: list, databases) -> int:
             {"TOKENAPP_FAST_PATH": "true"},
         )
     counted = instructions.measure(args.instructions, fixtures["SQLite", small])
+    floor = round_trip_floor()
     context = {
         "instructions": counted,
         "args": args,
@@ -459,6 +475,7 @@ def run(args, sizes: list[int], work: Path, servers: list, databases) -> int:
         "threads": SERVE_THREADS,
         "goals": GOALS,
         "hot": HOT,
+        "floor": floor,
     }
     text = report.render(context) + f"\nWhole run: {time.monotonic() - started:.0f} s.\n"
     print(text)

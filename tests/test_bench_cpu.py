@@ -174,3 +174,24 @@ def test_instructions_per_request_is_the_difference_of_two_callgrind_totals():
     table = instructions.section(counted, "how")
     assert "| verify PAT, fast path | 481,000 | 0.77 |" in table
     assert instructions.section({}, "not counted") == ["not counted", ""]
+
+
+@pytest.mark.backend_independent
+def test_the_floor_section_sets_each_round_trip_against_hellos_cpu():
+    c = {"hellos": [{"cpu_us": 200.0}, {"cpu_us": 300.0}, {"cpu_us": 250.0}],
+         "floor": [("PostgreSQL `SELECT 1` (psycopg2)", 20.0, 30.0)]}  # fmt: skip
+    text = "\n".join(report.floor(c))
+    assert "| PostgreSQL `SELECT 1` (psycopg2) | 20.0 | 30.0 | 50.0 | 0.20 |" in text
+    assert "(250 µs under gunicorn)" in text
+    assert report.floor({"hellos": c["hellos"], "floor": []}) == []
+
+
+def test_one_postgresql_round_trip_costs_both_processes_some_cpu(database_url):
+    from bench import roundtrip
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("reads a PostgreSQL backend's CPU: needs TOKENAPP_TEST_BACKEND=postgresql")
+    rows = roundtrip.cpu_per_round_trip(database_url, None, repeat=2000)
+    assert [label for label, *_ in rows] == ["PostgreSQL `SELECT 1` (psycopg2)"]
+    _, client, server = rows[0]
+    assert client > 0 and server > 0
