@@ -64,13 +64,17 @@ class _Kept:
 _known, _unknown = _Kept(SIZE), _Kept(UNKNOWN_SIZE)
 _counted: dict[str, Prepared] = {}  # a lookup's name -> it with the counter, one row always
 _owner: list = [None, False]  # the database object the kept rows came from; its triggers ok
-# The triggers migration 0012 makes (a table SQLite's migrator rebuilds loses its own).
+# The triggers migrations 0012 and 0013 make (a table SQLite's migrator rebuilds loses its own).
 TRIGGERS = (
     (
         "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name GLOB 'auth_changed_*'",
-        13,
+        15,
     ),
-    ("SELECT count(*) FROM pg_trigger WHERE tgname = 'auth_changed' AND tgenabled <> 'D'", 5),
+    (
+        "SELECT count(*) FROM pg_trigger WHERE tgname IN ('auth_changed', 'auth_changed_truncate')"
+        " AND tgenabled <> 'D'",
+        10,
+    ),
 )
 
 

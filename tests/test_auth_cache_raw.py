@@ -1,0 +1,50 @@
+"""Raw-SQL writes the row triggers of migration 0012 do not see (issue 16): the auth cache
+must still refuse on the next request. PostgreSQL's TRUNCATE fires no row trigger; an
+sqlite3 shell (foreign keys off, so no cascade) REPLACEs a row with a delete no trigger sees."""
+
+import pytest
+import test_auth_cache
+from conftest import BACKEND
+from conftest import assert_problem
+from conftest import bearer
+from test_auth_cache import VERIFY
+from test_auth_cache import _warm
+from test_auth_cache import counter
+from test_auth_cache import raw
+
+postgres = pytest.mark.skipif(BACKEND != "postgresql", reason="TRUNCATE: PostgreSQL's")
+sqlite = pytest.mark.skipif(BACKEND == "postgresql", reason="REPLACE: SQLite's")
+world = pytest.fixture(test_auth_cache.world.__wrapped__)
+
+
+@postgres
+@pytest.mark.parametrize("table", ["secret", "membership", "credential"])
+def test_a_truncate_is_refused_on_the_next_request_with_the_cache_warm(client, world, table):
+    _warm(client, VERIFY, world["secret"])
+    before = counter()
+    raw(f"TRUNCATE {table} CASCADE")
+    assert_problem(client.get(VERIFY, headers=bearer(world["secret"])), 401)
+    assert counter() > before
+
+
+@sqlite
+@pytest.mark.parametrize("table", ["user", "project"])
+def test_a_replace_without_foreign_keys_is_refused_on_the_next_request(client, world, table):
+    _warm(client, VERIFY, world["secret"])
+    change = "is_active = 0" if table == "user" else "slug = 'renamed'"
+    target = world["member"] if table == "user" else world["project"]
+    before = counter()
+    raw("PRAGMA foreign_keys = 0")  # as the sqlite3 shell opens a database
+    try:
+        raw(f'CREATE TEMP TABLE copy AS SELECT * FROM "{table}" WHERE id = ?', target.id)  # noqa: S608
+        raw(f"UPDATE copy SET {change}")  # noqa: S608
+        raw(f'REPLACE INTO "{table}" SELECT * FROM copy')  # noqa: S608
+        raw("DROP TABLE copy")
+    finally:
+        raw("PRAGMA foreign_keys = 1")
+    expected = 401 if table == "user" else 200
+    response = client.get(VERIFY, headers=bearer(world["secret"]))
+    assert response.status_code == expected
+    if table == "project":
+        assert response.get_json()["project"]["slug"] == "renamed"
+    assert counter() > before
