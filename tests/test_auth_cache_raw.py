@@ -12,6 +12,9 @@ from test_auth_cache import _warm
 from test_auth_cache import counter
 from test_auth_cache import raw
 
+from tokenapp import lifecycle
+from tokenapp.models import Credential
+
 postgres = pytest.mark.skipif(BACKEND != "postgresql", reason="TRUNCATE: PostgreSQL's")
 sqlite = pytest.mark.skipif(BACKEND == "postgresql", reason="REPLACE: SQLite's")
 world = pytest.fixture(test_auth_cache.world.__wrapped__)
@@ -48,3 +51,18 @@ def test_a_replace_without_foreign_keys_is_refused_on_the_next_request(client, w
     if table == "project":
         assert response.get_json()["project"]["slug"] == "renamed"
     assert counter() > before
+
+
+def test_after_a_restore_the_counter_never_meets_a_value_rows_were_kept_with(
+    client, world, make_token
+):
+    """An online restore (sqlite3's `.restore`, a backup copied in) brings back the backup's
+    counter: the bumps after it must not reach the value a later row was kept with."""
+    backup = counter()  # the moment the backup was taken
+    token, pat = make_token(["dashboard"], user=world["member"])  # made after it
+    _warm(client, VERIFY, pat)
+    # The restore: the backup's rows (no such token) and its counter.
+    raw("DELETE FROM credential WHERE id = ?", Credential.id.db_value(token.id))
+    raw("UPDATE auth_generation SET value = ?", backup)
+    lifecycle.issue("pat", world["owner"], "after the restore", scopes=["dashboard"])
+    assert_problem(client.get(VERIFY, headers=bearer(pat)), 401)
