@@ -98,3 +98,20 @@ def test_a_write_rolled_back_leaves_the_kept_row_in_use_and_the_next_write_count
     assert client.get(VERIFY, headers=bearer(world["pat"])).status_code == 200
     lifecycle.revoke(Credential.get_by_id(world["token"].id))  # not the rolled-back object
     assert_problem(client.get(VERIFY, headers=bearer(world["pat"])), 401)
+
+
+def test_a_deleted_token_s_refusal_is_a_hit_too(ctx, world, sql_log):
+    """Kept as known, then deleted: its refusal kept as unknown must be the one used, not
+    the stale known row (a miss, two statements, on every request after)."""
+    principal_for(world["pat"])
+    raw("DELETE FROM credential WHERE id = ?", Credential.id.db_value(world["token"].id))
+    for _ in range(2):  # kept as unknown; the counter's statement prepared (PostgreSQL)
+        with pytest.raises(Problem):
+            principal_for(world["pat"])
+    sql_log.clear()
+    with pytest.raises(Problem):
+        principal_for(world["pat"])
+    if BACKEND == "postgresql":
+        assert sql_log == [f"EXECUTE {authcache.COUNTER.name}(%s)"]
+    else:
+        assert len(sql_log) == 1 and "auth_generation" in sql_log[0], sql_log
