@@ -2,6 +2,9 @@
 must still refuse on the next request. PostgreSQL's TRUNCATE fires no row trigger; an
 sqlite3 shell (foreign keys off, so no cascade) REPLACEs a row with a delete no trigger sees."""
 
+import threading
+import time
+
 import pytest
 import test_auth_cache
 from conftest import BACKEND
@@ -115,3 +118,32 @@ def test_a_deleted_token_s_refusal_is_a_hit_too(ctx, world, sql_log):
         assert sql_log == [f"EXECUTE {authcache.COUNTER.name}(%s)"]
     else:
         assert len(sql_log) == 1 and "auth_generation" in sql_log[0], sql_log
+
+
+def test_threads_hitting_the_cache_while_a_revocation_lands_never_accept_after_it(app, world):
+    """8 threads (gunicorn gthread's) on one warm row; a request sent after the revocation
+    was acknowledged is refused, whichever thread kept or read what."""
+    revoked, stop, late, seen = threading.Event(), threading.Event(), [], set()
+
+    def hammer():
+        client = app.test_client()
+        while not stop.is_set():
+            after = revoked.is_set()
+            status = client.get(VERIFY, headers=bearer(world["pat"])).status_code
+            seen.add((after, status))
+            if after and status != 401:
+                late.append(status)
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    with app.app_context():
+        lifecycle.revoke(Credential.get_by_id(world["token"].id))
+    revoked.set()
+    time.sleep(0.3)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert late == []
+    assert {(False, 200), (True, 401)} <= seen  # the row was in use, and then refused
