@@ -1,6 +1,7 @@
 """The fast path for verify and check answers byte for byte as the Flask path does,
 and leaves the same metrics behind."""
 
+import datetime
 import io
 import sys
 
@@ -10,7 +11,9 @@ from tokenapp import auth
 from tokenapp import documents
 from tokenapp import lifecycle
 from tokenapp import metrics
+from tokenapp import service_accounts
 from tokenapp.hotpath import FastPath
+from tokenapp.models import Credential
 from tokenapp.models import Membership
 
 VERIFY = "/api/v1/auth/verify"
@@ -94,7 +97,28 @@ def secrets(ctx, make_user, make_project, make_token, make_key):
     body = {"title": "Q1 – café", "ratio": 0.1, "big": 2**70, "tags": ["a", None, True]}
     doc = documents.create(project, "dashboards", body, user_id=owner.id, creator="owner")
     key, _ = make_key(project, owner, "full", label="listed")
+    soon = datetime.datetime(2030, 1, 3)  # the clock's 2030-01-01 noon: expires soon
+    every, every_secret = lifecycle.issue(
+        "pat",
+        owner,
+        "every",
+        scopes=["dashboard"],
+        expires_at=soon,
+        ip_allowlist=["127.0.0.0/8"],
+        rate_limit=1000,
+    )
+    rolled, old = lifecycle.issue("pat", owner, "rolled", scopes=["dashboard"])
+    lifecycle.regenerate(rolled, grace_days=3)  # old: in its grace (a secret_expires_at)
+    expired, expired_secret = lifecycle.issue("pat", owner, "expired", scopes=["dashboard"])
+    past = datetime.datetime(2029, 12, 1)  # not editable: as an expiry the clock passed
+    Credential.update(expires_at=past).where(Credential.id == expired.id).execute()
+    robot = service_accounts.add(project, "ci", "editor")
+    robot_key = lifecycle.issue("full", robot, "ci", project=project, expires_at=soon)[1]
     return {
+        "every": every_secret,
+        "old": old,
+        "expired": expired_secret,
+        "robot": robot_key,
         "DOC": str(doc.id),
         "KEY": str(key.id),
         "pat": make_token(["dashboard", "automation"], user=owner)[1],
@@ -264,6 +288,15 @@ TABLE = [
         True,
     ),
     ("check overlong method", (CHECK, "pat"), {"HTTP_X_ORIGINAL_METHOD": "X" * 5000}, True),
+    ("verify every optional field", (VERIFY, "every"), {}, True),
+    ("check every optional field", (CHECK, "every", QUERY), {}, True),
+    ("verify a secret in its grace", (VERIFY, "old"), {}, True),
+    ("check a secret in its grace", (CHECK, "old", QUERY), {}, True),
+    ("verify expired", (VERIFY, "expired"), {}, True),
+    ("check expired", (CHECK, "expired", QUERY), {}, True),
+    ("verify a service account's key", (VERIFY, "robot"), {}, True),
+    ("check a service account's key", (CHECK, "robot", QUERY), {}, True),
+    ("document by a service account's key", (DOC, "robot"), {}, True),
 ]
 # The same, with TOKENAPP_FORWARD_RULES: a check naming neither project nor scope.
 RULES_TABLE = [

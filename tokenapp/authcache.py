@@ -60,17 +60,25 @@ class _Kept:
             if len(self.rows) > self.size:
                 self.rows.popitem(last=False)
 
+    def drop(self, key) -> None:
+        with self.lock:
+            self.rows.pop(key, None)
+
 
 _known, _unknown = _Kept(SIZE), _Kept(UNKNOWN_SIZE)
 _counted: dict[str, Prepared] = {}  # a lookup's name -> it with the counter, one row always
 _owner: list = [None, False]  # the database object the kept rows came from; its triggers ok
-# The triggers migration 0012 makes (a table SQLite's migrator rebuilds loses its own).
+# The triggers migrations 0012 and 0013 make (a table SQLite's migrator rebuilds loses its own).
 TRIGGERS = (
     (
         "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name GLOB 'auth_changed_*'",
-        13,
+        15,
     ),
-    ("SELECT count(*) FROM pg_trigger WHERE tgname = 'auth_changed' AND tgenabled <> 'D'", 5),
+    (
+        "SELECT count(*) FROM pg_trigger WHERE tgname IN ('auth_changed', 'auth_changed_truncate')"
+        " AND tgenabled <> 'D'",
+        10,
+    ),
 )
 
 
@@ -94,7 +102,9 @@ def first(lookup: Prepared, digest: str, slug: str | None) -> dict | None:
     COUNTER.ready()  # the next request's one statement: PREPAREd now, not then
     row = read if read["id"] is not None else None
     if read["generation"] is not None:  # no counter row (deleted): nothing kept
-        (_known if row is not None else _unknown).put(key, (read["generation"], row))
+        kept, other = (_known, _unknown) if row is not None else (_unknown, _known)
+        kept.put(key, (read["generation"], row))
+        other.drop(key)  # a known row kept, then deleted: else looked at first, a miss each time
     return row
 
 
