@@ -78,6 +78,14 @@ def proxied(request, tmp_path, database_url):
             yield port, backend
 
 
+@pytest.fixture
+def view(make_user, make_project, make_token) -> str:
+    """alice's dashboard:view token; alice owns acme, the project the rules name."""
+    alice = make_user("alice")
+    make_project("acme", owner=alice)
+    return make_token(["dashboard:view"], user=alice)[1]
+
+
 def send(port: int, method: str, path: str, headers: dict | None = None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
     try:
@@ -135,13 +143,8 @@ def test_a_proxy_lets_through_what_the_credential_allows(
 
 
 @pytest.mark.server
-def test_a_long_path_cannot_hide_where_its_dot_segments_lead(
-    proxied, make_user, make_project, make_token
-):
+def test_a_long_path_cannot_hide_where_its_dot_segments_lead(proxied, view):
     port, backend = proxied
-    alice = make_user("alice")
-    make_project("acme", owner=alice)
-    _, view = make_token(["dashboard:view"], user=alice)
     # Caddy passes the path on as sent; past 4,096 characters the ../ must still count.
     status, _ = send(port, "GET", "/reports/" + "a" * 4100 + "/../../admin", bearer(view))
     assert status in (403, 404)  # nginx resolves it itself: /admin has no location there
@@ -149,13 +152,8 @@ def test_a_long_path_cannot_hide_where_its_dot_segments_lead(
 
 
 @pytest.mark.server
-def test_a_lower_case_method_is_not_its_upper_case_one(
-    proxied, make_user, make_project, make_token
-):
+def test_a_lower_case_method_is_not_its_upper_case_one(proxied, view):
     port, backend = proxied
-    alice = make_user("alice")
-    make_project("acme", owner=alice)
-    _, view = make_token(["dashboard:view"], user=alice)
     # nginx refuses the request line (400); Caddy forwards "get", which tokenapp must refuse.
     assert send(port, "get", "/reports/q1", bearer(view))[0] in (400, 403)
     assert backend.seen == []
@@ -177,13 +175,8 @@ def test_a_client_query_cannot_pick_the_project(proxied, make_user, make_project
 
 
 @pytest.mark.server
-def test_a_path_with_dot_segments_never_reaches_the_backend(
-    proxied, make_user, make_project, make_token
-):
+def test_a_path_with_dot_segments_never_reaches_the_backend(proxied, view):
     port, backend = proxied
-    alice = make_user("alice")
-    make_project("acme", owner=alice)
-    _, view = make_token(["dashboard:view"], user=alice)
     # Resolved, /flows/../reports/q1 is /reports/q1; but both proxies hand the backend the
     # path as sent, and a backend that routes without resolving (werkzeug, Express) serves
     # it under /flows/. Which one the backend sees cannot be known: it is refused.
