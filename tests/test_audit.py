@@ -246,3 +246,17 @@ def test_only_admins_and_owners_download(client, auth, make_user, make_project):
     auth.login("bob")
     assert client.get("/audit/export.jsonl").status_code == 403
     assert client.get("/projects/billing/audit/export.jsonl").status_code == 403
+
+
+def test_a_credential_revoked_twice_is_stopped_and_audited_once(ctx, make_user, make_token):
+    # Two revocations at the same moment (two workers, a report and a DELETE) each lock the
+    # row; the second finds it revoked and must neither move the time nor log it again.
+    alice = make_user("alice")
+    token, _ = make_token(user=alice)
+    assert lifecycle.revoke(token, actor=alice) is True
+    first = token.revoked_at
+    stale = type(token).get_by_id(token.id)
+    stale.revoked_at = None  # as read by the other request before the first committed
+    assert lifecycle.revoke(stale, actor=alice) is False
+    assert stale.revoked_at == first
+    assert AuditEvent.select().where(AuditEvent.action == "credential.revoke").count() == 1

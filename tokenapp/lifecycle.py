@@ -211,15 +211,19 @@ def revoke(
     actor: User | None = None,
     system: str | None = None,
     reason: str | None = None,
-) -> None:
-    """Stop a credential for good. `system` names a non-user actor (e.g. "tokenapp scan")."""
+) -> bool:
+    """Stop a credential for good. `system` names a non-user actor (e.g. "tokenapp scan").
+
+    False, and nothing written or audited, when it was already revoked: two revocations at
+    the same moment (two workers, two reports) stop it once and say so once.
+    """
     with database.atomic():
         row = db.locked(Credential, credential.id)
         if row is not None and row.revoked_at is not None:
             credential.revoked_at = row.revoked_at  # revoked meanwhile: keep the first time
-        if credential.revoked_at is None:
-            credential.revoked_at = now()
-            credential.save(only=[Credential.revoked_at])
+            return False
+        credential.revoked_at = now()
+        credential.save(only=[Credential.revoked_at])
         # The row stays (for the audit log and `scan`); its secrets can never match again.
         Secret.update(clear=None).where(Secret.credential == credential.id).execute()
         audit.record(
@@ -230,6 +234,7 @@ def revoke(
             detail={"reason": reason} if reason else None,
             actor_name=system,
         )
+    return True
 
 
 def export_secret(credential: Credential) -> str | None:

@@ -15,7 +15,6 @@ import logging
 
 from flask import current_app
 
-from . import db
 from . import delivery
 from . import lifecycle
 from . import notices
@@ -95,9 +94,8 @@ def report(secrets: list[str]) -> int:
                 continue
             if row.expires_at is not None and row.expires_at <= moment:
                 continue  # a rotated-out secret whose grace has ended stops nothing
-            if not lifecycle.changeable(db.locked(Credential, credential.id)):
+            if not lifecycle.revoke(credential, system=ACTOR):
                 continue  # revoked since it was read (a report of it at the same moment)
-            lifecycle.revoke(credential, system=ACTOR)
             for user_id in _told(credential):
                 RevocationNotice.create(user=user_id, credential=credential.id)
             stopped += 1
