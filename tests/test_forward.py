@@ -90,6 +90,12 @@ def test_rules_pick_project_and_scope_from_host_path_and_method(client, acme, ma
     assert client.get(CHECK, headers={**bearer(flows), **nginx}).status_code == 204
 
 
+def _viewer_gets(client, acme, make_token, uri: str):
+    """check for a GET of `uri` behind the proxy, with alice's dashboard:view token."""
+    _, view = make_token(["dashboard:view"], user=acme[0])
+    return client.get(CHECK, headers={**bearer(view), **forwarded("GET", uri)})
+
+
 @pytest.mark.parametrize(
     "uri",
     [
@@ -101,11 +107,8 @@ def test_rules_pick_project_and_scope_from_host_path_and_method(client, acme, ma
     ],
 )
 def test_a_path_is_matched_as_the_backend_will_see_it(client, acme, make_token, uri):
-    alice, _ = acme
-    _, view = make_token(["dashboard:view"], user=alice)
     # Each names /flows/1 in the end: the dashboard rule must not let it through.
-    response = client.get(CHECK, headers={**bearer(view), **forwarded("GET", uri)})
-    assert response.status_code == 403
+    assert _viewer_gets(client, acme, make_token, uri).status_code == 403
 
 
 def test_a_long_uri_is_matched_whole(client, acme, make_token):
@@ -175,9 +178,7 @@ def test_a_path_with_dot_segments_is_refused(client, acme, make_token, uri):
     # Resolved, each is /reports/q1 (the dashboard:view rule); a backend that routes without
     # resolving (werkzeug, Express; nginx and Caddy pass the path on as sent) serves it
     # under /flows/. What the backend will see cannot be known: refused.
-    alice, _ = acme
-    _, view = make_token(["dashboard:view"], user=alice)
-    response = client.get(CHECK, headers={**bearer(view), **forwarded("GET", uri)})
+    response = _viewer_gets(client, acme, make_token, uri)
     assert response.status_code == 403
     assert response.json["refused_by"] == "original"
 

@@ -25,6 +25,18 @@ def verify(client, secret):
     return client.get("/api/v1/auth/verify", headers=bearer(secret)).status_code
 
 
+def _serve(tmp_path, database_url, workers: int, **settings: str) -> Server:
+    """`tokenapp serve` on its own instance folder and the test database."""
+    env = clean_env(
+        TOKENAPP_INSTANCE_PATH=str(tmp_path / "instance"),
+        TOKENAPP_DATABASE_URL=database_url,
+        **settings,
+    )
+    return Server(
+        [TOKENAPP, "serve", "--workers", str(workers)], env=env, cwd=tmp_path, log=tmp_path / "log"
+    )
+
+
 def test_a_reported_live_secret_stops_and_its_owner_is_told(
     client, make_user, make_project, make_token, make_key
 ):
@@ -127,14 +139,7 @@ def test_across_two_workers_the_secret_stops_at_once_and_the_throttle_is_shared(
     tmp_path, database_url, make_user, make_token
 ):
     _, pat = make_token(user=make_user("alice"))
-    env = clean_env(
-        TOKENAPP_INSTANCE_PATH=str(tmp_path / "instance"),
-        TOKENAPP_DATABASE_URL=database_url,
-        TOKENAPP_PUBLIC_REVOKE_PER_MINUTE="6",
-    )
-    server = Server(
-        [TOKENAPP, "serve", "--workers", "2"], env=env, cwd=tmp_path, log=tmp_path / "log"
-    )
+    server = _serve(tmp_path, database_url, 2, TOKENAPP_PUBLIC_REVOKE_PER_MINUTE="6")
     with server:
 
         def post(secrets):
@@ -157,14 +162,7 @@ def test_reports_of_one_secret_at_the_same_moment_tell_its_owner_once(
     tmp_path, database_url, make_user, make_token
 ):
     alice = make_user("alice")
-    env = clean_env(
-        TOKENAPP_INSTANCE_PATH=str(tmp_path / "instance"),
-        TOKENAPP_DATABASE_URL=database_url,
-        TOKENAPP_PUBLIC_REVOKE_PER_MINUTE="1000",
-    )
-    server = Server(
-        [TOKENAPP, "serve", "--workers", "2"], env=env, cwd=tmp_path, log=tmp_path / "log"
-    )
+    server = _serve(tmp_path, database_url, 2, TOKENAPP_PUBLIC_REVOKE_PER_MINUTE="1000")
     with server:
         for _ in range(4):
             token, pat = make_token(user=alice)
@@ -197,12 +195,7 @@ def test_reports_of_one_secret_at_the_same_moment_tell_its_owner_once(
 def test_a_chunked_body_over_the_limit_is_413(tmp_path, database_url):
     # No Content-Length: the server reads the body only up to MAX_CONTENT_LENGTH (1 MiB),
     # which must refuse it whole (413), not judge its first MiB (400, or a valid prefix).
-    env = clean_env(
-        TOKENAPP_INSTANCE_PATH=str(tmp_path / "instance"), TOKENAPP_DATABASE_URL=database_url
-    )
-    server = Server(
-        [TOKENAPP, "serve", "--workers", "1"], env=env, cwd=tmp_path, log=tmp_path / "log"
-    )
+    server = _serve(tmp_path, database_url, 1)
     padded = b'{"credentials": ["x"]}' + b" " * (2 * 1024 * 1024)  # its first MiB is JSON
     long_secret = b'{"credentials": ["' + b"a" * (2 * 1024 * 1024) + b'"]}'
     with server:
