@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import sqlite3
+import time
 import uuid
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
@@ -360,3 +361,12 @@ class AuthActions:
 @pytest.fixture
 def auth(client):
     return AuthActions(client)
+
+
+def within_one_minute(seconds: int = 20) -> None:
+    """Wait, if need be, until `seconds` fit before the wall clock's next minute: per-minute
+    windows (rate limits, the report throttle) count by the calendar minute, so a run of
+    requests that crosses one starts counting again half-way."""
+    second = datetime.datetime.now(datetime.UTC).second
+    if second > 60 - seconds:
+        time.sleep(61 - second)

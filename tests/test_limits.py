@@ -1,6 +1,5 @@
 """Per-credential limits: rate limits (database, Redis, across workers) and IP allowlists."""
 
-import datetime
 import http.client
 import os
 import socket
@@ -12,6 +11,7 @@ import uuid
 import pytest
 from conftest import assert_problem
 from conftest import bearer
+from conftest import within_one_minute
 
 from tokenapp import lifecycle
 from tokenapp import limits
@@ -340,9 +340,7 @@ def test_limit_holds_across_two_gunicorn_workers(app, ctx, make_token, database_
     try:
         _wait_for(port, process)
         # All requests must fall in one minute of the server's clock.
-        second = datetime.datetime.now(datetime.UTC).second
-        if second > 40:
-            time.sleep(61 - second)
+        within_one_minute()
         results = [_fresh_request(port, exact) for _ in range(2 * small)]
         many = [_fresh_request(port, leased)[0] for _ in range(2 * large)]
     finally:

@@ -6,7 +6,6 @@ folder, as two machines behind a load balancer would. Skipped unless
 TOKENAPP_TEST_DATABASE_URL names a server (.ci/run sets it).
 """
 
-import datetime
 import json
 import os
 import re
@@ -20,6 +19,7 @@ from urllib.parse import urlunsplit
 
 import pytest
 from conftest import bearer
+from conftest import within_one_minute
 from deploy_support import TOKENAPP
 from deploy_support import Server
 from deploy_support import clean_env
@@ -231,9 +231,7 @@ def test_a_rate_limit_holds_across_both_nodes(cluster):
         status, token = _json(a, "POST", TOKENS, facts["pat"], payload)
         assert status == 201
         secrets_by_limit[limit] = token["token"]
-    second = datetime.datetime.now(datetime.UTC).second
-    if second > 40:  # every request of a credential in one minute
-        time.sleep(61 - second)
+    within_one_minute()
     exact = [
         (node.request("GET", VERIFY, headers=bearer(secrets_by_limit[6]))) for node in [a, b] * 5
     ]
